@@ -1,0 +1,40 @@
+"""The ``tutela`` command: joins the command groups and the global options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tutela.cli import config, policy, prompt
+from tutela.cli.common import state
+
+app = typer.Typer(
+    name="tutela",
+    help="Tutela: a child-safety guard for AI image generation. "
+    "Run 'tutela COMMAND --help' for each command.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(prompt.app, name="prompt")
+app.add_typer(policy.app, name="policy")
+app.add_typer(config.app, name="config")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML configuration file (or $TUTELA_CONFIG)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where the embedded store lives (default ./tutela-data)."),
+    ] = None,
+) -> None:
+    """Global options apply to every command."""
+    st = state(ctx)
+    st.config = config_file
+    st.data_dir = data_dir

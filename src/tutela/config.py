@@ -1,0 +1,113 @@
+"""Runtime configuration: environment variables (``TUTELA_*``) over an optional YAML file.
+
+Why pydantic-settings: one typed model documents every knob, validates it at start-up and
+masks secrets when printed (``tutela config show``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tutela.errors import ConfigError
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``TUTELA_CONFIG`` (or passed to :meth:`Settings.load`)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise ConfigError(f"cannot read configuration file {path}: {exc}") from exc
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"configuration file {path} must hold a mapping")
+            self._data = loaded
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    """Every setting, with its default. Environment: ``TUTELA_<NAME>`` (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="TUTELA_", extra="forbid")
+
+    data_dir: Path = Field(Path("tutela-data"), description="Where the embedded store lives")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/tutela.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    policy_file: Path | None = Field(None, description="Policy YAML; default: the bundled one")
+    max_prompt_chars: int = Field(4000, ge=1, le=100_000)
+    max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="HTTP request limit")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    rate_limit_per_minute: int = Field(6000, ge=0, description="Per API key; 0 = unlimited")
+    log_prompts: bool = Field(False, description="Include prompt text in logs (off: privacy)")
+    log_level: str = "INFO"
+    evidence_key: SecretStr | None = Field(
+        None, description="Base64 AES-256 key for the evidence vault (generated if unset)"
+    )
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tutela.db').resolve()}"
+
+    @classmethod
+    def load(cls, config_file: Path | str | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``config_file`` (or ``$TUTELA_CONFIG``), env and overrides."""
+        path_str = config_file or os.environ.get("TUTELA_CONFIG")
+        path = Path(path_str) if path_str else None
+
+        class _Loaded(cls):  # type: ignore[valid-type,misc]
+            @classmethod
+            def settings_customise_sources(
+                klass,
+                settings_cls: type[BaseSettings],
+                init_settings: PydanticBaseSettingsSource,
+                env_settings: PydanticBaseSettingsSource,
+                dotenv_settings: PydanticBaseSettingsSource,
+                file_secret_settings: PydanticBaseSettingsSource,
+            ) -> tuple[PydanticBaseSettingsSource, ...]:
+                return (init_settings, env_settings, _YamlSource(settings_cls, path))
+
+        try:
+            loaded = _Loaded(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid configuration: {exc}") from exc
+        return cls.model_validate(loaded.model_dump())
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data, secrets replaced by ``***``."""
+        out = self.model_dump(mode="json")
+        out["database_url"] = _mask_url(self.effective_database_url)
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                out[name] = "***" if value.get_secret_value() else None
+        return out
+
+
+def _mask_url(url: str) -> str:
+    """Hide the password in a database URL."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown redacted entirely
+        return "***"

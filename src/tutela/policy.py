@@ -1,0 +1,176 @@
+"""The policy: a YAML document that turns signals into a verdict, categories and reasons.
+
+The policy never does I/O while judging (loading the YAML is the only file access, done once),
+so it can be evaluated in any flow, replayed in evaluation and unit-tested on recorded
+signals. Detectors report; the policy decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tutela.decision import Category, Signal, Verdict
+from tutela.errors import ConfigError
+
+DEFAULT_POLICY_RESOURCE = "policies/default.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    block: float = Field(0.6, gt=0, le=1)
+    review: float = Field(0.35, gt=0, le=1)
+
+    @field_validator("review")
+    @classmethod
+    def _review_below_block(cls, v: float, info) -> float:  # type: ignore[no-untyped-def]
+        block = info.data.get("block", 0.6)
+        if v > block:
+            raise ValueError("review threshold must not exceed the block threshold")
+        return v
+
+
+class Actions(_Strict):
+    sexual_minors: Literal["block"] = "block"
+    sexualised_real_person: Literal["review", "block"] = "block"
+    sexual_adult: Literal["allow", "review", "block"] = "block"
+    minor_present: Literal["allow", "review"] = "allow"
+
+
+class Retention(_Strict):
+    allowed_prompt_days: int = Field(0, ge=0)
+
+
+class Policy(_Strict):
+    """The effective policy. Build with :meth:`load`; judge with :meth:`judge_prompt`."""
+
+    version: int = 1
+    thresholds: Thresholds = Thresholds()
+    actions: Actions = Actions()
+    detector_failure: Literal["block", "review"] = "block"
+    retention: Retention = Retention()
+
+    # --- loading -------------------------------------------------------------------------
+    @classmethod
+    def default_text(cls) -> str:
+        return resources.files("tutela").joinpath(DEFAULT_POLICY_RESOURCE).read_text("utf-8")
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> Policy:
+        """Load ``path`` (or the bundled default). Invalid files raise :class:`ConfigError`."""
+        try:
+            text = Path(path).read_text(encoding="utf-8") if path else cls.default_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read policy file {path}: {exc}") from exc
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"policy file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"policy file {path} must hold a mapping")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid policy {path or '(default)'}: {exc}") from exc
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    # --- judging -------------------------------------------------------------------------
+    def judge_prompt(self, signals: Sequence[Signal]) -> Judgement:
+        """Combine prompt signals into categories, a verdict and readable reasons."""
+        best = _best_by_kind(signals)
+        coded = best.get("coded_abuse", 0.0)
+        minor = best.get("minor", 0.0)
+        sexual = max(best.get("sexual", 0.0), best.get("undress", 0.0))
+        suggestive = best.get("suggestive", 0.0)
+
+        sexual_minors = max(coded, min(minor, sexual), min(minor, suggestive))
+        categories = {
+            Category.SEXUAL_MINORS.value: sexual_minors,
+            Category.SEXUAL_ADULT.value: 0.0 if sexual_minors >= self.thresholds.review else sexual,
+            Category.MINOR_PRESENT.value: minor if sexual_minors < self.thresholds.review else 0.0,
+        }
+        reasons = _reasons(signals)
+        if coded >= self.thresholds.block:
+            reasons.insert(0, "a term that on its own means child sexual abuse material")
+        elif sexual_minors >= self.thresholds.review:
+            reasons.insert(0, "sexual or undressing language together with a minor")
+        return self._verdict(categories, reasons)
+
+    def judge_failure(self, detector: str, error: str) -> Judgement:
+        """A detector needed for ``sexual_minors`` failed: fail closed."""
+        verdict = Verdict.BLOCK if self.detector_failure == "block" else Verdict.REVIEW
+        return Judgement(
+            verdict,
+            {Category.SEXUAL_MINORS.value: 1.0},
+            [f"detector {detector} failed ({error}); failing closed"],
+        )
+
+    def _verdict(self, categories: dict[str, float], reasons: list[str]) -> Judgement:
+        """Apply thresholds and per-category actions; the strictest outcome wins."""
+        verdict = Verdict.ALLOW
+        t = self.thresholds
+        for name, score in categories.items():
+            if score >= t.block:
+                action = Verdict(getattr(self.actions, name))
+            elif score >= t.review and name != Category.MINOR_PRESENT.value:
+                action = Verdict.REVIEW if getattr(self.actions, name) != "allow" else Verdict.ALLOW
+            else:
+                continue
+            if _RANK[action] > _RANK[verdict]:
+                verdict = action
+        return Judgement(verdict, {k: v for k, v in categories.items() if v > 0}, reasons)
+
+
+_RANK = {Verdict.ALLOW: 0, Verdict.REVIEW: 1, Verdict.BLOCK: 2}
+
+
+@dataclass(slots=True)
+class Judgement:
+    """What the policy concluded; the Guard wraps it into a :class:`Decision`."""
+
+    verdict: Verdict
+    categories: dict[str, float]
+    reasons: list[str] = field(default_factory=list)
+
+
+def _best_by_kind(signals: Iterable[Signal]) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for s in signals:
+        if s.score > best.get(s.kind, 0.0):
+            best[s.kind] = s.score
+    return best
+
+
+_KIND_WORDS = {
+    "coded_abuse": "coded abuse term",
+    "minor": "minor indicator",
+    "sexual": "sexual term",
+    "suggestive": "suggestive term",
+    "undress": "undressing/edit intent",
+    "adult": "adult indicator",
+}
+
+
+def _reasons(signals: Iterable[Signal]) -> list[str]:
+    """One readable line per matched signal, naming the words as written and normalised."""
+    out: list[str] = []
+    for s in signals:
+        label = _KIND_WORDS.get(s.kind)
+        if label is None:
+            continue
+        for term in s.evidence.get("terms", ()):
+            written, norm = term.get("as_written", ""), term.get("normalised", "")
+            shown = f"'{written}'" if written == norm else f"'{written}' (read as '{norm}')"
+            out.append(f"{label}: {shown}")
+    return out

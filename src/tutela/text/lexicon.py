@@ -1,0 +1,221 @@
+"""Lexicons: the words of each language, kept as data files, and the index built from them.
+
+One YAML file per language under ``tutela/text/lexicons/`` (see ``docs/lexicons.md`` for the
+format). Terms are folded with the same character layer as prompts, so ``niña`` in a file
+matches ``NIÑA``, ``nina`` and ``n1ña`` in a prompt. Term syntax:
+
+- ``word`` or ``several words``: an exact word or phrase;
+- ``word*``: any word starting with ``word`` (single words of 4+ letters only);
+- ``=word``: counts only when the prompt reads as this language (for words that mean
+  something innocent elsewhere, like German ``Kind`` and English ``kind``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tutela.errors import ConfigError
+from tutela.text.normalise import fold_term
+
+#: Signal kind -> {tier -> score}. The scores are the reader's confidence, not a verdict.
+TIER_SCORES: dict[str, dict[str, float]] = {
+    "minor": {"strong": 0.95, "weak": 0.4},
+    "adult": {"strong": 0.9},
+    "sexual": {"strong": 0.9},
+    "suggestive": {"strong": 0.7},
+    "revealing": {"strong": 0.5},
+    "undress": {"strong": 0.9},
+    "coded_abuse": {"strong": 0.99},
+    "benign": {"strong": 1.0},
+}
+_LIST_KEYS = ("stopwords", "age_units", "age_prefixes", "grade_words")
+_SEP = re.compile(r"[-'`]+")
+
+
+class _LexiconLoader(yaml.SafeLoader):
+    """YAML without implicit booleans: ``no``, ``on``, ``si`` are words here, not flags."""
+
+
+_LexiconLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One lexicon term as indexed: what it signals, how strongly, from which language."""
+
+    kind: str
+    score: float
+    lang: str
+    term: str
+    gated: bool = False
+    weak: bool = False
+
+
+@dataclass(slots=True)
+class LexiconIndex:
+    """All languages' terms merged into lookup tables tuned for the prompt reader."""
+
+    languages: dict[str, str] = field(default_factory=dict)  # code -> name
+    words: dict[str, list[Entry]] = field(default_factory=dict)
+    phrases: dict[str, list[Entry]] = field(default_factory=dict)
+    phrase_starts: dict[str, int] = field(default_factory=dict)  # first word -> max length
+    prefixes: dict[str, list[Entry]] = field(default_factory=dict)
+    prefix_lengths: tuple[int, ...] = ()
+    squeezed: dict[str, list[Entry]] = field(default_factory=dict)
+    stopwords: dict[str, frozenset[str]] = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)
+    age_units: dict[str, int] = field(default_factory=dict)  # first word -> max length
+    age_unit_phrases: frozenset[str] = frozenset()
+    age_prefixes: frozenset[str] = frozenset()
+    grade_words: frozenset[str] = frozenset()
+
+    def is_word(self, text: str) -> bool:
+        """Whether ``text`` is a lexicon word, an age unit or a number word."""
+        return (
+            text in self.words
+            or text in self.age_unit_phrases
+            or text in self.numbers
+            or text in self.phrase_starts
+        )
+
+    def lookup_word(self, text: str) -> list[Entry] | None:
+        hit = self.words.get(text)
+        if hit is not None:
+            return hit
+        for k in self.prefix_lengths:
+            if len(text) > k:
+                hit = self.prefixes.get(text[:k])
+                if hit is not None:
+                    return hit
+        return None
+
+
+def _parse_term(raw: Any, source: str) -> tuple[str, bool, bool]:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(f"{source}: every term must be a non-empty string, got {raw!r}")
+    term = raw.strip()
+    gated = term.startswith("=")
+    term = term.lstrip("=")
+    prefix = term.endswith("*")
+    term = fold_term(term.rstrip("*"))
+    if prefix and (" " in term or len(term) < 4):
+        raise ConfigError(f"{source}: prefix terms must be one word of 4+ letters: {raw!r}")
+    return term, gated, prefix
+
+
+def _squeeze(word: str) -> str:
+    return re.sub(r"([a-z])\1+", r"\1", word)
+
+
+def load_index(paths: Iterable[Path] | None = None) -> LexiconIndex:
+    """Build the index from lexicon files (default: every bundled language)."""
+    if paths is None:
+        folder = resources.files("tutela").joinpath("text/lexicons")
+        files = sorted(
+            (p for p in folder.iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name
+        )
+        docs = [(p.name, p.read_text("utf-8")) for p in files]
+    else:
+        docs = [(str(p), Path(p).read_text("utf-8")) for p in paths]
+    idx = LexiconIndex()
+    units: set[str] = set()
+    prefixes: set[str] = set()
+    grade: set[str] = set()
+    for name, text in docs:
+        try:
+            data = yaml.load(text, Loader=_LexiconLoader)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"lexicon {name} is not valid YAML: {exc}") from exc
+        _add_language(idx, data, name, units, prefixes, grade)
+    idx.age_unit_phrases = frozenset(units)
+    idx.age_prefixes = frozenset(prefixes)
+    idx.grade_words = frozenset(grade)
+    idx.prefix_lengths = tuple(sorted({len(k) for k in idx.prefixes}, reverse=True))
+    for word, entries in idx.words.items():
+        sq = _squeeze(word)
+        if sq != word:
+            idx.squeezed.setdefault(sq, []).extend(entries)
+    return idx
+
+
+def _add_language(
+    idx: LexiconIndex,
+    data: Any,
+    name: str,
+    units: set[str],
+    prefixes: set[str],
+    grade: set[str],
+) -> None:
+    if not isinstance(data, dict) or not isinstance(data.get("language"), str):
+        raise ConfigError(f"lexicon {name} must be a mapping with a 'language' code")
+    lang = data["language"]
+    idx.languages[lang] = str(data.get("name", lang))
+    for key in _LIST_KEYS:
+        if not isinstance(data.get(key, []), list):
+            raise ConfigError(f"lexicon {name}: '{key}' must be a list")
+    idx.stopwords[lang] = frozenset(fold_term(w) for w in data.get("stopwords", []))
+    for u in data.get("age_units", []):
+        folded = _SEP.sub(" ", fold_term(u)).strip()
+        units.add(folded)
+        first = folded.split()[0]
+        idx.age_units[first] = max(idx.age_units.get(first, 0), len(folded.split()))
+    prefixes.update(fold_term(p) for p in data.get("age_prefixes", []))
+    grade.update(fold_term(g) for g in data.get("grade_words", []))
+    numbers = data.get("numbers", {}) or {}
+    if not isinstance(numbers, dict):
+        raise ConfigError(f"lexicon {name}: 'numbers' must map words to integers")
+    for word, value in numbers.items():
+        if not isinstance(value, int):
+            raise ConfigError(f"lexicon {name}: number {word!r} must be an integer")
+        idx.numbers[fold_term(str(word))] = value
+    for kind, tiers in TIER_SCORES.items():
+        section = data.get(kind)
+        if section is None:
+            continue
+        if isinstance(section, list):
+            section = {"strong": section}
+        if not isinstance(section, dict):
+            raise ConfigError(f"lexicon {name}: '{kind}' must be a list or tiers of lists")
+        for tier, terms in section.items():
+            if tier not in tiers or not isinstance(terms, list):
+                raise ConfigError(f"lexicon {name}: unknown tier '{kind}.{tier}'")
+            for raw in terms:
+                term, gated, is_prefix = _parse_term(raw, f"lexicon {name} {kind}")
+                entry = Entry(kind, tiers[tier], lang, term, gated, tier == "weak")
+                _index_term(idx, term, entry, is_prefix)
+
+
+def _index_term(idx: LexiconIndex, term: str, entry: Entry, is_prefix: bool) -> None:
+    if is_prefix:
+        idx.prefixes.setdefault(term, []).append(entry)
+        return
+    words = term.split()
+    joined_parts = _SEP.sub(" ", term).split()
+    variants = {" ".join(words)}
+    if joined_parts != words:  # "pre-teen": match "preteen" and "pre teen"
+        variants.add(" ".join(joined_parts))
+        variants.add(_SEP.sub("", term))
+    for v in variants:
+        parts = v.split()
+        if len(parts) == 1:
+            idx.words.setdefault(v, []).append(entry)
+        else:
+            idx.phrases.setdefault(v, []).append(entry)
+            idx.phrase_starts[parts[0]] = max(idx.phrase_starts.get(parts[0], 0), len(parts))
+
+
+@lru_cache(maxsize=1)
+def default_index() -> LexiconIndex:
+    """The bundled lexicons, indexed once per process."""
+    return load_index()

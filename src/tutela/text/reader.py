@@ -1,0 +1,310 @@
+"""The prompt reader: normalised text in, signals out (minor, sexual, coded abuse, undressing,
+adult, obfuscation). It never decides; the policy does.
+
+Matching is greedy longest-phrase-first over the token list, so ``baby spinach`` (benign) wins
+over ``baby`` (minor) and ``young woman`` (adult) over ``young``. Ages are read from numbers
+next to age units (``12yo``, ``age 13``, ``doce años``) and school grades.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tutela.decision import Signal
+from tutela.errors import PromptError
+from tutela.text.lexicon import Entry, LexiconIndex, default_index
+from tutela.text.normalise import ORDINARY_EDITS, BaseText, normalise_chars
+from tutela.text.tokens import Token, tokenise
+
+DETECTOR = "prompt_lexicon"
+MINOR_AGE = 18
+_AGE_SCORE = 0.95
+_ADULT_AGE_SCORE = 0.9
+_WEAK_PAIR_SCORE = 0.7
+_JOINERS = frozenset({"y", "e", "und", "et", "i"})
+
+
+@dataclass(slots=True)
+class Match:
+    """One lexicon hit: the entry, the words as written and as normalised."""
+
+    entry: Entry
+    as_written: str
+    normalised: str
+    edit: str | None = None
+
+
+@dataclass(slots=True)
+class PromptReading:
+    """Everything the reader found in one prompt."""
+
+    signals: list[Signal]
+    language: str | None
+    normalised: str
+    edits: Counter[str] = field(default_factory=Counter)
+    matches: list[Match] = field(default_factory=list)
+
+
+class PromptReader:
+    """Reads prompts against the lexicon index. Thread-safe: it holds no per-call state."""
+
+    def __init__(self, index: LexiconIndex | None = None, max_chars: int = 4000) -> None:
+        self.index = index or default_index()
+        self.max_chars = max_chars
+        stop: dict[str, list[str]] = {}
+        for lang, words in self.index.stopwords.items():
+            for w in words:
+                stop.setdefault(w, []).append(lang)
+        self._stop = {w: tuple(langs) for w, langs in stop.items()}
+
+    def validate(self, text: object) -> str:
+        """Raise :class:`PromptError` unless ``text`` is a non-empty string within limits."""
+        if not isinstance(text, str):
+            raise PromptError(f"prompt must be text, got {type(text).__name__}")
+        if len(text) > self.max_chars:
+            raise PromptError(f"prompt is {len(text)} characters; the maximum is {self.max_chars}")
+        if not text.strip():
+            raise PromptError("prompt is empty")
+        return text
+
+    def read(self, text: str) -> PromptReading:
+        """Normalise ``text`` and return its signals. Raises :class:`PromptError`."""
+        self.validate(text)
+        base = normalise_chars(text)
+        idx = self.index
+        tokens, extras = tokenise(base.text, idx.is_word)
+        langs = self._languages(tokens)
+        matches = self._match_lexicon(tokens, base, langs)
+        matched_spans = {(m.as_written) for m in matches}
+        for ex in extras:
+            entries = idx.lookup_word(ex.text) or _first_hit(idx, ex.alts)
+            if entries:
+                as_written = base.span_as_written(ex.start, ex.end)
+                if as_written not in matched_spans:
+                    matches.extend(
+                        Match(e, as_written, ex.text, ex.edit) for e in entries if _admits(e, langs)
+                    )
+        matches.extend(self._ages(tokens, base))
+        edits = Counter(base.edits)
+        for m in matches:
+            if m.edit:
+                edits[m.edit] += 1
+        language = _language(langs, matches)
+        signals = _signals(matches, edits)
+        normalised = " ".join(t.text for t in tokens)
+        return PromptReading(signals, language, normalised, edits, matches)
+
+    # --- internals -------------------------------------------------------------------------
+    def _languages(self, tokens: list[Token]) -> Counter[str]:
+        langs: Counter[str] = Counter()
+        stop = self._stop
+        for t in tokens:
+            hit = stop.get(t.text)
+            if hit:
+                langs.update(hit)
+        return langs
+
+    def _match_lexicon(
+        self, tokens: list[Token], base: BaseText, langs: Counter[str]
+    ) -> list[Match]:
+        idx = self.index
+        out: list[Match] = []
+        i, n = 0, len(tokens)
+        while i < n:
+            tok = tokens[i]
+            span = 1
+            entries: list[Entry] | None = None
+            longest = idx.phrase_starts.get(tok.text, 0)
+            for length in range(min(longest, n - i), 1, -1):
+                key = " ".join(t.text for t in tokens[i : i + length])
+                entries = idx.phrases.get(key)
+                if entries:
+                    span = length
+                    break
+            if not entries:
+                entries = idx.lookup_word(tok.text)
+                if entries is None and tok.number is None:
+                    entries = (
+                        _first_hit(idx, tok.alts)
+                        or _first_squeezed(idx, (tok.text, *tok.alts))
+                        or _transposed(idx, tok.text)
+                    )
+            if entries:
+                last = tokens[i + span - 1]
+                as_written = base.span_as_written(tok.start, last.end)
+                normalised = " ".join(t.text for t in tokens[i : i + span])
+                edit = next((t.edit for t in tokens[i : i + span] if t.edit), None)
+                for e in entries:
+                    if e.kind != "benign" and _admits(e, langs):
+                        out.append(Match(e, as_written, normalised, edit))
+            i += span
+        return out
+
+    def _ages(self, tokens: list[Token], base: BaseText) -> list[Match]:
+        """Numbers next to age units or prefixes, and school grades."""
+        idx = self.index
+        out: list[Match] = []
+        n = len(tokens)
+        for i, tok in enumerate(tokens):
+            value = _number(idx, tok)
+            if value is None:
+                continue
+            if i >= 1:
+                prev = _number(idx, tokens[i - 1])
+                if prev is not None and prev >= 20 and prev % 10 == 0 and value < 10:
+                    continue  # "thirty five": read at the tens word
+            value, last = _compound(idx, tokens, i, value)
+            unit_end = _unit_end(idx, tokens, last + 1)
+            has_prefix = i >= 1 and tokens[i - 1].text in idx.age_prefixes
+            if unit_end is not None or has_prefix:
+                first = i - 1 if has_prefix and unit_end is None else i
+                end = unit_end if unit_end is not None else last + 1
+                out.append(_age_match(base, tokens, first, end, value))
+                continue
+            nxt = tokens[last + 1].text if last + 1 < n else None
+            prv = tokens[i - 1].text if i >= 1 else None
+            if value <= 12 and ((tok.ordinal and nxt in idx.grade_words) or prv in idx.grade_words):
+                first = i - 1 if prv in idx.grade_words else i
+                end = last + 2 if nxt in idx.grade_words else last + 1
+                out.append(_age_match(base, tokens, first, end, None, grade=value))
+        return out
+
+
+def _admits(entry: Entry, langs: Counter[str]) -> bool:
+    return not entry.gated or langs.get(entry.lang, 0) > 0
+
+
+def _first_hit(idx: LexiconIndex, alts: tuple[str, ...]) -> list[Entry] | None:
+    for a in alts:
+        hit = idx.lookup_word(a)
+        if hit:
+            return hit
+    return None
+
+
+def _first_squeezed(idx: LexiconIndex, texts: tuple[str, ...]) -> list[Entry] | None:
+    for t in texts:
+        hit = idx.squeezed.get(t)
+        if hit:
+            return hit
+    return None
+
+
+def _transposed(idx: LexiconIndex, word: str) -> list[Entry] | None:
+    """Catch one swapped pair of letters in longer words (``chlid``, ``nakde``)."""
+    if not 5 <= len(word) <= 14 or not word.isalpha():
+        return None
+    words = idx.words
+    for j in range(1, len(word) - 1):  # keep the first letter: fewer accidental hits
+        if word[j] == word[j + 1]:
+            continue
+        hit = words.get(word[:j] + word[j + 1] + word[j] + word[j + 2 :])
+        if hit:
+            return hit
+    return None
+
+
+def _number(idx: LexiconIndex, tok: Token) -> int | None:
+    if tok.number is not None:
+        return tok.number
+    return idx.numbers.get(tok.text)
+
+
+def _compound(idx: LexiconIndex, tokens: list[Token], i: int, value: int) -> tuple[int, int]:
+    """Read ``thirty five`` / ``treinta y cinco`` as one number; return (value, last index)."""
+    if value < 20 or value % 10 or value >= 100:
+        return value, i
+    n = len(tokens)
+    j = i + 1
+    if j < n and tokens[j].text in _JOINERS:
+        j += 1
+    if j < n:
+        unit = _number(idx, tokens[j])
+        if unit is not None and 0 < unit < 10:
+            return value + unit, j
+    return value, i
+
+
+def _unit_end(idx: LexiconIndex, tokens: list[Token], j: int) -> int | None:
+    """If an age unit starts at ``j`` (after an optional ``de``/``of``), return its end."""
+    n = len(tokens)
+    if j >= n:
+        return None
+    longest = idx.age_units.get(tokens[j].text, 0)
+    for length in range(min(longest, n - j), 0, -1):
+        if " ".join(t.text for t in tokens[j : j + length]) in idx.age_unit_phrases:
+            return j + length
+    return None
+
+
+def _age_match(
+    base: BaseText,
+    tokens: list[Token],
+    first: int,
+    end: int,
+    age: int | None,
+    grade: int | None = None,
+) -> Match:
+    as_written = base.span_as_written(tokens[first].start, tokens[end - 1].end)
+    normalised = " ".join(t.text for t in tokens[first:end])
+    if grade is not None:
+        entry = Entry("minor", _AGE_SCORE, "*", f"grade {grade}")
+    elif age is not None and age < MINOR_AGE:
+        entry = Entry("minor", _AGE_SCORE, "*", f"age {age}")
+    else:
+        entry = Entry("adult", _ADULT_AGE_SCORE, "*", f"age {age}")
+    edit = next((t.edit for t in tokens[first:end] if t.edit), None)
+    return Match(entry, as_written, normalised, edit)
+
+
+def _language(langs: Counter[str], matches: list[Match]) -> str | None:
+    votes = Counter(langs)
+    for m in matches:
+        if m.entry.lang != "*":
+            votes[m.entry.lang] += 1
+    if not votes:
+        return None
+    return votes.most_common(1)[0][0]
+
+
+def _signals(matches: list[Match], edits: Counter[str]) -> list[Signal]:
+    by_kind: dict[str, list[Match]] = {}
+    for m in matches:
+        by_kind.setdefault(m.entry.kind, []).append(m)
+    signals: list[Signal] = []
+    for kind, ms in by_kind.items():
+        score = max(m.entry.score for m in ms)
+        if kind == "minor" and all(m.entry.weak for m in ms):
+            distinct = {m.entry.term for m in ms}
+            if len(distinct) >= 2:
+                score = _WEAK_PAIR_SCORE
+        terms = []
+        seen: set[tuple[str, str]] = set()
+        for m in ms:
+            key = (m.as_written, m.entry.term)
+            if key in seen:
+                continue
+            seen.add(key)
+            term = {
+                "as_written": m.as_written,
+                "normalised": m.normalised,
+                "term": m.entry.term,
+                "lang": m.entry.lang,
+            }
+            if m.entry.weak:
+                term["weak"] = True
+            terms.append(term)
+        signals.append(Signal(DETECTOR, kind, score, {"terms": terms}))
+    tricks = {k: v for k, v in edits.items() if k not in ORDINARY_EDITS and v}
+    if tricks:
+        total = sum(tricks.values())
+        signals.append(
+            Signal(
+                "normaliser",
+                "obfuscation",
+                min(1.0, total / 4),
+                {"counts": dict(sorted(tricks.items()))},
+            )
+        )
+    return signals
