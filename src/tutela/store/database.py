@@ -1,0 +1,131 @@
+"""The store: one database (SQLite file or PostgreSQL) and the repositories on it.
+
+:class:`Store` is what the Guard and the API hold. It connects lazily: opening a Guard costs
+nothing until the first decision is recorded, and the embedded SQLite default creates its
+directory and runs the migrations at that moment. PostgreSQL is never migrated implicitly
+(``tutela db upgrade`` or ``tutela serve`` do it), because a shared production schema
+should change only when an operator says so.
+
+Every database failure that means "cannot reach or use the database" becomes
+:class:`tutela.errors.StoreUnavailable`, which the API turns into 503: an answer whose
+decision could not be stored is never sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tutela.errors import StoreUnavailable
+from tutela.store import migrate
+from tutela.store.db import make_engine, make_sessionmaker
+from tutela.store.decisions import DecisionRepository
+from tutela.store.keys import ApiKeyRepository
+
+T = TypeVar("T")
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """Errors that mean the database is down, unreachable, locked out or full."""
+    if isinstance(exc, OperationalError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+@contextmanager
+def unavailable_on_error(what: str = "database") -> Iterator[None]:
+    """Re-raise connectivity failures as :class:`StoreUnavailable` (the 503 path)."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        if _is_unavailable(exc):
+            raise StoreUnavailable(f"{what} unavailable: {type(exc).__name__}") from exc
+        raise
+
+
+class Store:
+    """The database and its repositories. Build with :meth:`open`."""
+
+    def __init__(self, engine: Engine, *, auto_migrate: bool) -> None:
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = make_sessionmaker(engine)
+        self._auto_migrate = auto_migrate
+        self._ready = not auto_migrate
+        self._lock = threading.Lock()
+        self._decisions = DecisionRepository(self.sessions)
+        self._api_keys = ApiKeyRepository(self.sessions)
+
+    @classmethod
+    def open(cls, url: str, *, auto_migrate: bool | None = None) -> Store:
+        """A store on ``url``. ``auto_migrate`` defaults to True for SQLite, False otherwise."""
+        is_sqlite = url.startswith("sqlite")
+        if is_sqlite:
+            database = url.split("///", 1)[1] if "///" in url else ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(url)
+        return cls(engine, auto_migrate=is_sqlite if auto_migrate is None else auto_migrate)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # --- schema ---------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Run the migrations once, on first use, when this store migrates itself."""
+        if self._ready:
+            return
+        with self._lock:
+            if not self._ready:
+                with unavailable_on_error():
+                    migrate.upgrade(self.engine)
+                self._ready = True
+
+    def upgrade(self) -> list[str]:
+        """Upgrade to every head now (``tutela db upgrade``); returns the applied heads."""
+        with unavailable_on_error():
+            heads = migrate.upgrade(self.engine)
+        self._ready = True
+        return heads
+
+    # --- repositories ---------------------------------------------------------------------
+    @property
+    def decisions(self) -> DecisionRepository:
+        self.ensure_schema()
+        return self._decisions
+
+    @property
+    def api_keys(self) -> ApiKeyRepository:
+        self.ensure_schema()
+        return self._api_keys
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """Call ``fn`` with connectivity failures turned into :class:`StoreUnavailable`."""
+        with unavailable_on_error():
+            return fn()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in a transaction that commits on success and rolls back on error."""
+        self.ensure_schema()
+        with unavailable_on_error(), self.sessions.begin() as session:
+            yield session
+
+    # --- health ---------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` unless the database answers a query."""
+        self.ensure_schema()
+        with unavailable_on_error(), self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
