@@ -7,23 +7,39 @@ can be tested without the Guard, and every flow reads top to bottom in a few lin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from tutela.config import Settings
 from tutela.decision import CheckKind, Decision
 from tutela.policy import Policy
+from tutela.store.database import Store
+from tutela.store.decisions import decision_row
 from tutela.text.reader import PromptReader, PromptReading
+
+DecisionCallback = Callable[[Decision, Session], None]
+"""Called with each decision and the open session of the transaction that records it."""
 
 
 class Guard:
     """Tutela's public entry point. Build it with :meth:`open`."""
 
-    def __init__(self, settings: Settings, policy: Policy, reader: PromptReader) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        reader: PromptReader,
+        store: Store | None = None,
+    ) -> None:
         self.settings = settings
         self.policy = policy
         self.reader = reader
+        self.store = store or Store.open(settings.effective_database_url)
+        self._decision_callbacks: list[DecisionCallback] = []
 
     @classmethod
     def open(
@@ -41,7 +57,37 @@ class Guard:
         settings = Settings.load(config, **overrides)
         policy = Policy.load(settings.policy_file)
         reader = PromptReader(max_chars=settings.max_prompt_chars)
-        return cls(settings, policy, reader)
+        return cls(settings, policy, reader, Store.open(settings.effective_database_url))
+
+    # --- recording ---------------------------------------------------------------------------
+    def on_decision(self, callback: DecisionCallback) -> DecisionCallback:
+        """Run ``callback(decision, session)`` for every decision this Guard records.
+
+        It runs inside the transaction that stores the decision, after the insert and before
+        the commit, in the thread that asked for the check, so whatever it writes through
+        ``session`` (an evidence-log entry, account state) commits atomically with the
+        decision. If it raises, nothing is committed and the check raises: no answer goes
+        out whose record is incomplete. Keep callbacks short; they sit on the request path.
+        Usable as a decorator; returns ``callback``.
+        """
+        self._decision_callbacks.append(callback)
+        return callback
+
+    def record(self, decision: Decision, *, prompt: str | None = None) -> None:
+        """Store ``decision`` (and run the callbacks) before anyone sees it.
+
+        Raises :class:`tutela.errors.StoreUnavailable` when the database cannot be used, so
+        callers fail closed instead of answering with an unrecorded decision.
+        """
+        row = decision_row(
+            decision,
+            prompt=prompt,
+            allowed_prompt_days=self.policy.retention.allowed_prompt_days,
+        )
+        with self.store.transaction() as session:
+            self.store.decisions.add(session, row)
+            for callback in self._decision_callbacks:
+                callback(decision, session)
 
     def read_prompt(self, text: str) -> PromptReading:
         """The prompt's signals without a decision (for evaluation and debugging)."""
@@ -69,4 +115,5 @@ class Guard:
         )
         if at is not None:
             decision.created_at = at
+        self.record(decision, prompt=text)
         return decision
