@@ -1,0 +1,82 @@
+"""The FastAPI application factory: ``create_app()``.
+
+Each area adds its endpoints as a router module ``tutela/api/routes_<area>.py`` exposing
+``router = APIRouter(...)`` and registers it with one line in :data:`ROUTER_MODULES`. Routes
+reach the Guard as ``request.app.state.guard`` and protect themselves with
+``Depends(require(Scope.X))`` from :mod:`tutela.api.auth`; errors they raise
+(``HTTPException``, ``InputError``, ``StoreUnavailable``) get the JSON bodies of
+:mod:`tutela.api.errors`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from tutela import __version__
+from tutela.api import errors, logs
+from tutela.api.auth import Authenticator
+from tutela.api.middleware import ServiceMiddleware
+from tutela.api.ratelimit import RateLimiter
+from tutela.errors import StoreUnavailable
+from tutela.guard import Guard
+
+ROUTER_MODULES: tuple[str, ...] = (
+    "tutela.api.routes_health",
+    "tutela.api.routes_prompts",
+    "tutela.api.routes_decisions",
+)
+"""One line per area: the module's ``router`` is included in the app."""
+
+_WARM_UP_TEXT = "a watercolour of a lighthouse at dawn"
+
+
+def create_app(guard: Guard | None = None) -> FastAPI:
+    """The service around ``guard`` (default: ``Guard.open()`` from ``TUTELA_*``/config).
+
+    Without arguments it is the factory uvicorn's workers call
+    (``uvicorn --factory tutela.api.app:create_app``), each worker opening its own Guard on
+    the shared database.
+    """
+    guard = guard or Guard.open()
+    settings = guard.settings
+    logs.configure(settings.log_level)
+    log = logs.get_logger("tutela.api")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Build the prompt reader's index and reach the database before taking traffic,
+        # so /readyz means what it says and the first request is not the slow one.
+        await run_in_threadpool(guard.read_prompt, _WARM_UP_TEXT)
+        app.state.warmed = True
+        try:
+            await run_in_threadpool(guard.store.ping)
+        except StoreUnavailable as exc:
+            log.warning("database_unavailable_at_start", error=str(exc))
+        log.info("started", version=__version__, database=guard.store.dialect)
+        yield
+        guard.store.close()
+
+    app = FastAPI(
+        title="Tutela",
+        version=__version__,
+        summary="Child-safety guard for AI image generation",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.guard = guard
+    app.state.warmed = False
+    app.state.authenticator = Authenticator(
+        guard.store, RateLimiter(settings.rate_limit_per_minute, settings.workers)
+    )
+    errors.install(app)
+    for name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(name).router)
+    app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
