@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tutela.cli import config, policy, prompt
+from tutela.cli import config, db, keys, policy, prompt, serve
 from tutela.cli.common import state
 
 app = typer.Typer(
@@ -20,6 +20,9 @@ app = typer.Typer(
 app.add_typer(prompt.app, name="prompt")
 app.add_typer(policy.app, name="policy")
 app.add_typer(config.app, name="config")
+app.command("serve")(serve.serve)
+app.add_typer(keys.app, name="keys")
+app.add_typer(db.app, name="db")
 
 
 @app.callback()
