@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pg import pg_server, pg_url  # PostgreSQL fixtures (tests/pg.py)
 
 from tutela import Guard
+
+__all__ = ["pg_server", "pg_url"]
 
 
 @pytest.fixture(scope="session")
