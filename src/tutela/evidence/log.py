@@ -1,0 +1,531 @@
+"""The append-only audit log: every decision and every reviewer or admin action, as leaves of
+an RFC 6962/9162 Merkle tree, with Ed25519-signed checkpoints every ``checkpoint_every`` leaves.
+
+Why in the database and not a file: the API workers share the database already, and a leaf
+index that is the table's primary key makes concurrent appends safe (a second writer that
+picks the same index fails on the key and retries). The tree itself is never stored; it is
+recomputed from the leaf hashes, which keeps the table the single source of truth.
+
+What :meth:`AuditLog.verify` can and cannot catch is spelt out in docs/evidence.md: any change
+to an entry, its hash or its index columns is caught and the entry named; a consistent rewrite
+of entry *and* hash is caught by the first signed checkpoint above it; removing the newest
+entries after the last checkpoint is not detectable by anyone holding only this database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tutela.decision import Decision
+from tutela.errors import InputError, TutelaError
+from tutela.evidence import merkle
+from tutela.evidence.models import AuditEntryRow, CheckpointRow, now, utc
+from tutela.evidence.signing import CheckpointSigner, checkpoint_note
+
+ENTRY_VERSION = 1
+DEFAULT_ORIGIN = "tutela/audit-log"
+_APPEND_RETRIES = 50
+_PG_APPEND_LOCK = 0x7475_7465_6C62  # one advisory lock id for audit-log appends
+
+
+class EntryKind:
+    """The kinds of leaf. Other strings are allowed for new actions; these are the known ones."""
+
+    DECISION = "decision"
+    REVIEW = "review"  # a reviewer confirmed or overturned a decision
+    ADMIN = "admin"  # policy, key or configuration change by an operator
+    EVIDENCE_STORE = "evidence.store"
+    EVIDENCE_ACCESS = "evidence.access"
+    EVIDENCE_REPORT = "evidence.report"
+    EVIDENCE_PURGE = "evidence.purge"
+    EVIDENCE_REWRAP = "evidence.rewrap"
+    REPORT_SUBMIT = "report.submit"
+
+
+def encode_entry(
+    seq: int, kind: str, at: datetime, actor: str | None, subject: str | None, data: dict[str, Any]
+) -> bytes:
+    """Canonical JSON (sorted keys, no spaces, UTF-8): the bytes that are hashed and stored."""
+    doc = {
+        "v": ENTRY_VERSION,
+        "seq": seq,
+        "kind": kind,
+        "at": utc(at).isoformat(),
+        "actor": actor,
+        "subject": subject,
+        "data": data,
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One leaf as read back: its index, what it says, and the bytes that were hashed."""
+
+    seq: int
+    kind: str
+    at: datetime
+    actor: str | None
+    subject: str | None
+    data: dict[str, Any]
+    entry: bytes
+    leaf_hash: bytes
+
+    @classmethod
+    def from_row(cls, row: AuditEntryRow) -> LogEntry:
+        doc = json.loads(row.entry)
+        return cls(
+            row.seq,
+            row.kind,
+            utc(row.created_at),
+            row.actor,
+            row.subject,
+            doc.get("data", {}),
+            row.entry,
+            row.leaf_hash,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "subject": self.subject,
+            "data": self.data,
+            "leaf_hash": self.leaf_hash.hex(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    tree_size: int
+    root_hash: bytes
+    created_at: datetime
+    key_id: str
+    signature: bytes
+    note: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        import base64
+
+        return {
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash.hex(),
+            "created_at": self.created_at.isoformat(),
+            "key_id": self.key_id,
+            "signature": base64.b64encode(self.signature).decode(),
+            "note": base64.b64encode(self.note).decode(),
+        }
+
+
+@dataclass(slots=True)
+class VerifyResult:
+    """The outcome of :meth:`AuditLog.verify`. ``first_bad`` is the first entry found wrong."""
+
+    entries: int = 0
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+    first_bad: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def fail(self, seq: int | None, message: str) -> None:
+        if seq is not None and self.first_bad is None:
+            self.first_bad = seq
+        self.problems.append(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "checkpoints": self.checkpoints,
+            "first_bad_entry": self.first_bad,
+            "problems": self.problems,
+        }
+
+
+class AuditLog:
+    """Append, read, prove and verify. One instance per process is enough; it holds no state."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        signer: CheckpointSigner | None,
+        *,
+        origin: str = DEFAULT_ORIGIN,
+        checkpoint_every: int = 256,
+    ) -> None:
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        self.engine = engine
+        self.signer = signer
+        self.origin = origin
+        self.checkpoint_every = checkpoint_every
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # ---- appending -------------------------------------------------------------------------
+
+    def append(
+        self,
+        kind: str,
+        data: dict[str, Any],
+        *,
+        subject: str | None = None,
+        actor: str | None = None,
+        at: datetime | None = None,
+        session: Session | None = None,
+    ) -> LogEntry:
+        """Append one leaf and return it; signs a checkpoint when an interval is complete.
+
+        With ``session``, the leaf is written inside the caller's transaction (the Guard's
+        decision hook), so the decision and its log entry commit or fail together.
+        """
+        if not kind or len(kind) > 32:
+            raise InputError("log entry kind must be 1..32 characters")
+        at = utc(at or now())
+        if session is not None:
+            return self._append_in(session, kind, data, subject, actor, at)
+        for _ in range(_APPEND_RETRIES):
+            try:
+                with self._sessions.begin() as s:
+                    return self._append_in(s, kind, data, subject, actor, at)
+            except IntegrityError:  # another writer took this index first: take the next one
+                continue
+        raise TutelaError("could not append to the audit log: too much contention")
+
+    def _append_in(
+        self,
+        s: Session,
+        kind: str,
+        data: dict[str, Any],
+        subject: str | None,
+        actor: str | None,
+        at: datetime,
+    ) -> LogEntry:
+        if s.get_bind().dialect.name == "postgresql":
+            # serialise appenders across workers: the next index is read, then written
+            s.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_APPEND_LOCK})
+        seq = int(s.scalar(select(func.coalesce(func.max(AuditEntryRow.seq) + 1, 0))) or 0)
+        entry = encode_entry(seq, kind, at, actor, subject, data)
+        leaf = merkle.leaf_hash(entry)
+        s.add(
+            AuditEntryRow(
+                seq=seq,
+                kind=kind,
+                subject=subject,
+                actor=actor,
+                created_at=at,
+                entry=entry,
+                leaf_hash=leaf,
+            )
+        )
+        s.flush()
+        if self.signer is not None and (seq + 1) % self.checkpoint_every == 0:
+            self._checkpoint_in(s, seq + 1)
+        return LogEntry(seq, kind, at, actor, subject, data, entry, leaf)
+
+    def record_decision(self, decision: Decision, session: Session | None = None) -> LogEntry:
+        """The hook target: one leaf per decision, carrying its JSON shape (no prompt text)."""
+        return self.append(
+            EntryKind.DECISION,
+            decision.to_dict(),
+            subject=decision.id,
+            actor="tutela",
+            at=decision.created_at,
+            session=session,
+        )
+
+    def record_review(
+        self,
+        decision_id: str,
+        reviewer: str,
+        outcome: str,
+        *,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> LogEntry:
+        """A reviewer's verdict on a decision: ``confirm`` or ``overturn``."""
+        if outcome not in ("confirm", "overturn"):
+            raise InputError("review outcome must be 'confirm' or 'overturn'")
+        if not reviewer:
+            raise InputError("a review needs the reviewer's name")
+        return self.append(
+            EntryKind.REVIEW,
+            {"outcome": outcome, "note": note},
+            subject=decision_id,
+            actor=reviewer,
+            at=at,
+        )
+
+    def record_admin(
+        self,
+        actor: str,
+        action: str,
+        details: dict[str, Any] | None = None,
+        *,
+        subject: str | None = None,
+    ) -> LogEntry:
+        """An operator's action (policy change, key rotation, export...)."""
+        if not actor:
+            raise InputError("an admin action needs the actor's name")
+        return self.append(
+            EntryKind.ADMIN, {"action": action, **(details or {})}, subject=subject, actor=actor
+        )
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self._sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(AuditEntryRow)) or 0)
+
+    def get(self, seq: int) -> LogEntry | None:
+        with self._sessions() as s:
+            row = s.get(AuditEntryRow, seq)
+            return LogEntry.from_row(row) if row else None
+
+    def find(self, subject: str, kind: str | None = None) -> list[LogEntry]:
+        """Entries about ``subject`` (a decision id, an evidence id), oldest first."""
+        q = select(AuditEntryRow).where(AuditEntryRow.subject == subject)
+        if kind:
+            q = q.where(AuditEntryRow.kind == kind)
+        with self._sessions() as s:
+            return [LogEntry.from_row(r) for r in s.scalars(q.order_by(AuditEntryRow.seq))]
+
+    def entries(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Sequence[str] | None = None,
+        batch: int = 1000,
+    ) -> Iterator[LogEntry]:
+        """Entries in index order, optionally within ``[since, until)`` and of some kinds."""
+        last = -1
+        while True:
+            q = select(AuditEntryRow).where(AuditEntryRow.seq > last)
+            if since is not None:
+                q = q.where(AuditEntryRow.created_at >= utc(since))
+            if until is not None:
+                q = q.where(AuditEntryRow.created_at < utc(until))
+            if kinds:
+                q = q.where(AuditEntryRow.kind.in_(list(kinds)))
+            with self._sessions() as s:
+                rows = list(s.scalars(q.order_by(AuditEntryRow.seq).limit(batch)))
+            if not rows:
+                return
+            for r in rows:
+                yield LogEntry.from_row(r)
+            last = rows[-1].seq
+
+    def leaf_hashes(self, size: int | None = None) -> list[bytes]:
+        """The stored leaf hashes, in order (the first ``size`` of them)."""
+        q = select(AuditEntryRow.leaf_hash).order_by(AuditEntryRow.seq)
+        if size is not None:
+            q = q.where(AuditEntryRow.seq < size)
+        with self._sessions() as s:
+            return list(s.scalars(q))
+
+    def root(self, size: int | None = None) -> bytes:
+        return merkle.root(self.leaf_hashes(size))
+
+    # ---- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint(self, size: int | None = None) -> Checkpoint:
+        """Sign the tree of ``size`` leaves (default: all); returns the existing one if signed."""
+        with self._sessions.begin() as s:
+            if size is None:
+                size = int(s.scalar(select(func.count()).select_from(AuditEntryRow)) or 0)
+            return self._checkpoint_in(s, size)
+
+    def _checkpoint_in(self, s: Session, size: int) -> Checkpoint:
+        if self.signer is None:
+            raise TutelaError("no signing key: this log cannot sign checkpoints")
+        if size <= 0:
+            raise InputError("the log is empty: nothing to checkpoint")
+        existing = s.get(CheckpointRow, size)
+        if existing is not None:
+            return _checkpoint(existing)
+        leaves = list(
+            s.scalars(
+                select(AuditEntryRow.leaf_hash)
+                .where(AuditEntryRow.seq < size)
+                .order_by(AuditEntryRow.seq)
+            )
+        )
+        if len(leaves) != size:
+            raise InputError(f"the log has only {len(leaves)} entries, not {size}")
+        at = now()
+        root_hash = merkle.root(leaves)
+        note = checkpoint_note(self.origin, size, root_hash, at)
+        row = CheckpointRow(
+            tree_size=size,
+            root_hash=root_hash,
+            created_at=at,
+            key_id=self.signer.key_id,
+            signature=self.signer.sign(note),
+            note=note,
+        )
+        s.add(row)
+        s.flush()
+        return _checkpoint(row)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._sessions() as s:
+            return [
+                _checkpoint(r)
+                for r in s.scalars(select(CheckpointRow).order_by(CheckpointRow.tree_size))
+            ]
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with self._sessions() as s:
+            row = s.scalars(
+                select(CheckpointRow).order_by(CheckpointRow.tree_size.desc()).limit(1)
+            ).first()
+            return _checkpoint(row) if row else None
+
+    # ---- proofs ----------------------------------------------------------------------------
+
+    def inclusion_proof(self, seq: int) -> dict[str, Any]:
+        """A self-contained inclusion proof for entry ``seq`` against a signed checkpoint.
+
+        Uses the newest checkpoint; if the entry is newer than it, signs a fresh one first.
+        The JSON shape is what ``tools/verify_proof.py`` checks.
+        """
+        import base64
+
+        entry = self.get(seq)
+        if entry is None:
+            raise InputError(f"no log entry {seq}")
+        cp = self.latest_checkpoint()
+        if cp is None or cp.tree_size <= seq:
+            cp = self.checkpoint()
+        leaves = self.leaf_hashes(cp.tree_size)
+        path = merkle.inclusion_proof(seq, leaves)
+        if self.signer is None:
+            raise TutelaError("no signing key: cannot attach the checkpoint's public key")
+        return {
+            "format": "tutela-inclusion-proof/1",
+            "hash_algorithm": "sha256",
+            "leaf_index": seq,
+            "tree_size": cp.tree_size,
+            "entry": base64.b64encode(entry.entry).decode(),
+            "leaf_hash": entry.leaf_hash.hex(),
+            "audit_path": [p.hex() for p in path],
+            "root_hash": cp.root_hash.hex(),
+            "checkpoint": {
+                "note": base64.b64encode(cp.note).decode(),
+                "signature": base64.b64encode(cp.signature).decode(),
+                "key_id": cp.key_id,
+                "public_key": base64.b64encode(self.signer.public_key_raw).decode(),
+            },
+        }
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        """Proof that the tree of ``old_size`` is a prefix of the tree of ``new_size``."""
+        leaves = self.leaf_hashes(new_size)
+        if new_size is not None and len(leaves) != new_size:
+            raise InputError(f"the log has only {len(leaves)} entries")
+        try:
+            proof = merkle.consistency_proof(old_size, leaves)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        return {
+            "old_size": old_size,
+            "new_size": len(leaves),
+            "old_root": merkle.root(leaves[:old_size]).hex(),
+            "new_root": merkle.root(leaves).hex(),
+            "proof": [p.hex() for p in proof],
+        }
+
+    # ---- verification ----------------------------------------------------------------------
+
+    def verify(self) -> VerifyResult:
+        """Check every entry, every hash, every checkpoint signature and root. Never raises."""
+        result = VerifyResult()
+        frontier = merkle.Frontier()
+        roots: dict[int, bytes] = {}
+        cps = self.checkpoints()
+        wanted = {c.tree_size for c in cps}
+        expected = 0
+        with self._sessions() as s:
+            for row in s.execute(
+                select(AuditEntryRow).order_by(AuditEntryRow.seq).execution_options(yield_per=2000)
+            ).scalars():
+                if row.seq != expected:
+                    result.fail(expected, f"entry {expected}: missing (next stored is {row.seq})")
+                    expected = row.seq
+                problem = _entry_problem(row)
+                if problem:
+                    result.fail(row.seq, f"entry {row.seq}: {problem}")
+                frontier.append(merkle.leaf_hash(row.entry))
+                if frontier.size in wanted:
+                    roots[frontier.size] = frontier.root()
+                expected += 1
+                result.entries += 1
+        prev = 0
+        for cp in cps:
+            result.checkpoints += 1
+            if cp.tree_size not in roots:
+                result.fail(
+                    None,
+                    f"checkpoint {cp.tree_size}: the log has only "
+                    f"{frontier.size} entries (entries were removed)",
+                )
+                continue
+            if cp.note != checkpoint_note(self.origin, cp.tree_size, cp.root_hash, cp.created_at):
+                result.fail(None, f"checkpoint {cp.tree_size}: its note does not match its fields")
+            if self.signer is None or cp.key_id != self.signer.key_id:
+                result.fail(None, f"checkpoint {cp.tree_size}: signed by unknown key {cp.key_id}")
+            elif not self.signer.verify(cp.note, cp.signature):
+                result.fail(None, f"checkpoint {cp.tree_size}: bad signature")
+            if roots[cp.tree_size] != cp.root_hash:
+                result.fail(
+                    prev,
+                    f"checkpoint {cp.tree_size}: root mismatch, an entry in "
+                    f"{prev}..{cp.tree_size - 1} was rewritten",
+                )
+            prev = cp.tree_size
+        return result
+
+
+def _entry_problem(row: AuditEntryRow) -> str | None:
+    """What is wrong with one stored row, judged on its own (None when nothing)."""
+    if merkle.leaf_hash(row.entry) != row.leaf_hash:
+        return "content does not match its leaf hash"
+    try:
+        doc = json.loads(row.entry.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return "not valid JSON"
+    if not isinstance(doc, dict) or doc.get("seq") != row.seq:
+        return "index inside the entry does not match its position"
+    if doc.get("kind") != row.kind or doc.get("subject") != row.subject:
+        return "kind or subject column does not match the entry"
+    if doc.get("actor") != row.actor:
+        return "actor column does not match the entry"
+    if doc.get("at") != utc(row.created_at).isoformat():
+        return "time column does not match the entry"
+    if (
+        encode_entry(
+            row.seq, doc["kind"], row.created_at, doc["actor"], doc["subject"], doc.get("data", {})
+        )
+        != row.entry
+    ):
+        return "entry is not in canonical form"
+    return None
+
+
+def _checkpoint(row: CheckpointRow) -> Checkpoint:
+    return Checkpoint(
+        row.tree_size, row.root_hash, utc(row.created_at), row.key_id, row.signature, row.note
+    )

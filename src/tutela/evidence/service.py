@@ -1,0 +1,102 @@
+"""Opening the evidence area from the settings, and attaching it to a Guard.
+
+One object, :class:`Evidence`, holds the log and the vault on a store's database, so the
+CLI, the API and the Guard hook all build them the same way: same keys, same hold periods,
+same checkpoint interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from tutela.config import Settings
+from tutela.decision import Decision
+from tutela.evidence.keyring import KeyWrapper, LocalKeyring
+from tutela.evidence.log import AuditLog
+from tutela.evidence.signing import KEY_FILE_NAME, CheckpointSigner
+from tutela.evidence.vault import EvidenceVault, HoldPolicy, preserved_category
+from tutela.store.database import Store
+
+if TYPE_CHECKING:
+    from tutela.guard import Guard
+
+
+@dataclass(slots=True)
+class Evidence:
+    """The audit log and the evidence vault on one database."""
+
+    settings: Settings
+    store: Store
+    log: AuditLog
+    vault: EvidenceVault
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        store: Store | None = None,
+        *,
+        keys: KeyWrapper | None = None,
+    ) -> Evidence:
+        """Build from settings. ``keys`` plugs in a KMS instead of the local keyring."""
+        store = store or Store.open(settings.effective_database_url)
+        store.ensure_schema()
+        signer = CheckpointSigner.from_file(
+            settings.audit_signing_key or settings.data_dir / KEY_FILE_NAME
+        )
+        log = AuditLog(store.engine, signer, checkpoint_every=settings.audit_checkpoint_every)
+        if keys is None:
+            configured = settings.evidence_key.get_secret_value() if settings.evidence_key else None
+            keys = LocalKeyring.load(settings.data_dir, configured)
+        hold = HoldPolicy(
+            reported_days=settings.evidence_hold_days,
+            unreported_days=settings.evidence_hold_days_unreported,
+            by_jurisdiction={
+                k.upper(): v for k, v in settings.evidence_hold_days_by_jurisdiction.items()
+            },
+        )
+        return cls(settings, store, log, EvidenceVault(store.sessions, log, keys, hold))
+
+
+class DecisionRecorder:
+    """The Guard's ``on_decision`` callback: log every decision, keep evidence of the gravest.
+
+    Built lazily on the first decision, so opening a Guard creates no key files and touches
+    no database until something is actually recorded.
+    """
+
+    def __init__(self, guard: Guard) -> None:
+        self._guard = guard
+        self._evidence: Evidence | None = None
+
+    @property
+    def evidence(self) -> Evidence:
+        if self._evidence is None:
+            self._evidence = Evidence.open(self._guard.settings, self._guard.store)
+        return self._evidence
+
+    def __call__(self, decision: Decision, session: Session) -> None:
+        ev = self.evidence
+        ev.log.record_decision(decision, session=session)
+        if preserved_category(decision) is not None:
+            prompt = _stored_prompt(session, decision.id)
+            ev.vault.preserve(decision, prompt=prompt, session=session)
+
+
+def _stored_prompt(session: Session, decision_id: str) -> str | None:
+    """The prompt text the store kept with the decision (kept for every non-allowed one)."""
+    from tutela.store.decisions import DecisionRow
+
+    session.flush()
+    row = session.get(DecisionRow, decision_id)
+    return row.prompt_text if row is not None else None
+
+
+def attach(guard: Guard) -> DecisionRecorder:
+    """Register the audit-log hook on ``guard``; returns it (its ``evidence`` is the log)."""
+    recorder = DecisionRecorder(guard)
+    guard.on_decision(recorder)
+    return recorder
