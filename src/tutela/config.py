@@ -62,6 +62,38 @@ class Settings(BaseSettings):
     evidence_key: SecretStr | None = Field(
         None, description="Base64 AES-256 key for the evidence vault (generated if unset)"
     )
+    # --- evidence and reports (issue 7; docs/evidence.md) ---
+    audit_checkpoint_every: int = Field(
+        256, ge=1, description="Sign an audit-log checkpoint every N entries"
+    )
+    audit_signing_key: Path | None = Field(
+        None, description="Ed25519 PEM key for checkpoints (default: in data_dir)"
+    )
+    evidence_hold_days: int = Field(365, ge=1, description="Hold for reported evidence (days)")
+    evidence_hold_days_unreported: int = Field(
+        90, ge=1, description="Hold for evidence not (yet) reported (days)"
+    )
+    evidence_hold_days_by_jurisdiction: dict[str, int] = Field(
+        default_factory=dict, description="Reported-evidence hold per jurisdiction, e.g. {US: 365}"
+    )
+    report_platform_name: str = Field("Tutela", description="Platform name in reports")
+    ncmec_url: str | None = Field(
+        None, description="CyberTipline API base URL; NCMEC reporting is off unless set"
+    )
+    ncmec_username: str | None = None
+    ncmec_password: SecretStr | None = None
+    ncmec_reporter: dict[str, str] = Field(
+        default_factory=dict,
+        description="Reporting person: first_name, last_name, email (required by NCMEC), phone",
+    )
+    dsa_api_url: str | None = Field(
+        None, description="DSA Transparency Database base URL; submission is off unless set"
+    )
+    dsa_api_token: SecretStr | None = None
+    dsa_territorial_scope: list[str] = Field(
+        default_factory=list, description="EEA country codes for statements; empty = all EEA"
+    )
+
 
     @property
     def effective_database_url(self) -> str:

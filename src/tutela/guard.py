@@ -40,6 +40,10 @@ class Guard:
         self.reader = reader
         self.store = store or Store.open(settings.effective_database_url)
         self._decision_callbacks: list[DecisionCallback] = []
+        # every recorded decision becomes a leaf of the tamper-evident audit log (evidence/)
+        from tutela.evidence.service import attach
+
+        self.audit = attach(self)
 
     @classmethod
     def open(

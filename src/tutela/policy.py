@@ -16,6 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tutela.accounts.policy import AccountsPolicy
 from tutela.decision import Category, Signal, Verdict
 from tutela.errors import ConfigError
 
@@ -58,6 +59,7 @@ class Policy(_Strict):
     actions: Actions = Actions()
     detector_failure: Literal["block", "review"] = "block"
     retention: Retention = Retention()
+    accounts: AccountsPolicy = AccountsPolicy()
 
     # --- loading -------------------------------------------------------------------------
     @classmethod

@@ -1,0 +1,535 @@
+"""The account monitor: the Guard calls it before the policy and after it, on every check.
+
+``before`` loads the account and says what stands in the way regardless of content (a
+suspension halts the check before any detector runs; a cooldown, a step-up or an age rule
+blocks it) and which thresholds apply at the account's risk. ``screen`` fingerprints the
+normalised prompt and looks it up in the learned prompt bank and the cross-account index of
+blocked prompts. ``finish`` turns the policy's judgement plus the account's history into the
+final verdict and the account action, and remembers what is worth remembering.
+
+The rules themselves live in :mod:`.ladder` (pure) and in the policy's ``accounts`` section;
+this module only moves values between the store, the indexes and those rules.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from tutela.accounts.fingerprint import Fingerprint, Hit, LshIndex, fingerprint
+from tutela.accounts.ladder import (
+    Escalation,
+    Events,
+    ProbeFinding,
+    count_probes,
+    escalate,
+    find_probe,
+)
+from tutela.accounts.repository import AccountRepository, ActionChange
+from tutela.accounts.state import AccountState, Attempt, Verification
+from tutela.accounts.tables import ACCOUNT_ID_MAX
+from tutela.accounts.tiers import GENERATION_FEATURES, AgeTier, Feature, meets
+from tutela.decision import AccountAction, Category, Signal, Verdict
+from tutela.errors import InputError
+from tutela.policy import Judgement, Policy, Thresholds
+from tutela.text.reader import PromptReader, PromptReading
+
+DETECTOR = "account_monitor"
+SM = Category.SEXUAL_MINORS.value
+_NEAR_IDENTICAL = 0.95
+
+
+def validate_account_id(account: object) -> str:
+    """Account ids come from the platform; reject what cannot be one (InputError)."""
+    if not isinstance(account, str):
+        raise InputError(f"account id must be text, got {type(account).__name__}")
+    if not account or len(account) > ACCOUNT_ID_MAX:
+        raise InputError(f"account id must be 1 to {ACCOUNT_ID_MAX} characters")
+    if not account.isprintable() or account != account.strip():
+        raise InputError("account id must be printable, without surrounding spaces")
+    return account
+
+
+@dataclass(slots=True)
+class Gate:
+    """What the monitor knows before the content is read."""
+
+    account: str | None
+    state: AccountState
+    at: datetime
+    feature: Feature
+    policy: Policy
+    risk: float
+    band: str | None
+    halted: bool = False
+    refusals: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Screened:
+    """The prompt as the monitor sees it: its fingerprint and what the indexes know of it."""
+
+    reading: PromptReading | None
+    fingerprint: Fingerprint | None = None
+    signals: list = field(default_factory=list)
+    bank_hit: Hit | None = None
+    reuse_hit: Hit | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The final verdict after the account's history and actions are applied."""
+
+    verdict: Verdict
+    categories: dict[str, float]
+    reasons: list[str]
+    action: AccountAction
+    report: bool
+    signals: list[Signal]
+    probe: ProbeFinding | None = None
+
+
+class AccountMonitor:
+    """One per Guard. Thread-safe: the in-memory indexes are guarded by a lock."""
+
+    def __init__(
+        self,
+        repo: AccountRepository,
+        policy: Policy,
+        reader: PromptReader,
+        refresh_seconds: float = 2.0,
+    ) -> None:
+        self.repo = repo
+        self.policy = policy
+        self.rules = policy.accounts
+        self.reader = reader
+        self._refresh_seconds = refresh_seconds
+        m = self.rules.probing.min_containment_shingles
+        self._reuse = LshIndex(m)
+        self._bank = LshIndex(m)
+        self._bank_meta: dict[int, datetime] = {}
+        self._last_id = 0
+        self._last_refresh = float("-inf")
+        self._lock = threading.Lock()
+        self._tightened: dict[str, Policy] = {}
+        self._max_block_window = timedelta(
+            hours=max((r.within_hours or 0 for r in self.rules.escalation), default=24) or 24
+        )
+        self._probe_window = timedelta(minutes=self.rules.probing.window_minutes)
+
+    # --- before the policy ---------------------------------------------------------------
+    def before(self, account: str | None, feature: Feature, at: datetime) -> Gate:
+        """Load the account; say what blocks this request whatever its content."""
+        _aware(at)
+        if account is None:
+            return Gate(None, AccountState(id=""), at, feature, self.policy, 0.0, None)
+        validate_account_id(account)
+        state = self.repo.load(account)
+        risk = state.risk_at_time(at, self.rules.risk.half_life_hours)
+        band = self.rules.risk.band(risk)
+        gate = Gate(
+            account, state, at, feature, self._policy_for(band), risk, band.name if band else None
+        )
+        action = state.action_in_force(at)
+        generation = feature in GENERATION_FEATURES
+        if action is AccountAction.SUSPEND:
+            gate.halted = True
+            gate.refusals.append(f"account suspended ({state.action_reason or 'no reason given'})")
+        elif action is AccountAction.COOLDOWN:
+            until = state.action_until.isoformat() if state.action_until else "further notice"
+            gate.refusals.append(f"account in cooldown until {until}")
+        elif action is AccountAction.STEP_UP and generation:
+            need = self.rules.age_assurance.step_up_requires
+            gate.refusals.append(
+                f"stronger verification required ({need}) before image generation resumes"
+            )
+        gate.refusals.extend(self.age_refusals(state, feature))
+        return gate
+
+    def age_refusals(self, state: AccountState, feature: Feature) -> list[str]:
+        """Age-assurance rules for ``feature``: the minimum tier, and the minimum age."""
+        aa = self.rules.age_assurance
+        out: list[str] = []
+        if state.age_tier is AgeTier.MINOR and feature in GENERATION_FEATURES:
+            minimum = aa.minimum_age(state.jurisdiction)
+            if state.age_years is None or state.age_years < minimum:
+                where = f" in {state.jurisdiction}" if state.jurisdiction else ""
+                out.append(f"account holder is under {minimum}{where}: image generation is closed")
+        need = aa.minimum_tier(feature, state.jurisdiction)
+        if not meets(state.age_tier, need):
+            out.append(f"{feature} requires age assurance '{need}' (account: '{state.age_tier}')")
+        return out
+
+    # --- the content ---------------------------------------------------------------------
+    def screen(self, gate: Gate, reading: PromptReading | None) -> Screened:
+        """Fingerprint the prompt; look it up in the prompt bank and the reuse index."""
+        if reading is None:
+            return Screened(None)
+        fp = fingerprint(reading.normalised)
+        signals = list(reading.signals)
+        self._refresh()
+        with self._lock:
+            bank = self._bank.near(fp, self.rules.prompt_bank.similarity)
+            reuse = [
+                h
+                for h in self._reuse.near(fp, self.rules.reuse.similarity)
+                if gate.account is None or h.owner != gate.account
+            ]
+        bank_hit = bank[0] if bank else None
+        reuse_hit = reuse[0] if reuse else None
+        if bank_hit is not None:
+            signals.append(
+                Signal(
+                    "prompt_bank",
+                    "bank_match",
+                    bank_hit.similarity,
+                    {
+                        "similarity": round(bank_hit.similarity, 3),
+                        "learned_at": self._bank_meta[bank_hit.key].isoformat(),
+                    },
+                )
+            )
+        if reuse_hit is not None:
+            signals.append(
+                Signal(
+                    DETECTOR,
+                    "blocked_prompt_reuse",
+                    reuse_hit.similarity,
+                    {
+                        "similarity": round(reuse_hit.similarity, 3),
+                        "other_accounts": len({h.owner for h in reuse}),
+                    },
+                )
+            )
+        return Screened(reading, fp, signals, bank_hit, reuse_hit)
+
+    # --- after the policy ----------------------------------------------------------------
+    def finish(self, gate: Gate, screened: Screened, judgement: Judgement) -> Outcome:
+        """Apply the bank, the ladder and the actions in force; remember the attempt."""
+        at = gate.at
+        categories = dict(judgement.categories)
+        reasons = list(judgement.reasons)
+        content = judgement.verdict
+        if screened.bank_hit is not None:
+            content = Verdict.BLOCK
+            categories[SM] = max(categories.get(SM, 0.0), screened.bank_hit.similarity)
+            reasons.insert(
+                0,
+                "near-duplicate of a prompt whose generated image was blocked as sexual_minors "
+                f"(similarity {screened.bank_hit.similarity:.2f})",
+            )
+        blocked_category = self._blocked_category(content, categories, gate.policy)
+        coded = any(
+            s.kind == "coded_abuse" and s.score >= gate.policy.thresholds.block
+            for s in screened.signals
+        )
+        state = gate.state
+        probe: ProbeFinding | None = None
+        recent: list[Attempt] = []
+        if gate.account is not None and screened.reading is not None:
+            if state.recently_blocked(at, self._probe_window):
+                recent = self.repo.recent_attempts(gate.account, at - self._probe_window)
+            probe = find_probe(
+                screened.fingerprint,
+                content,
+                screened.reading.language,
+                _obfuscation(screened.signals),
+                recent,
+                at,
+                self.rules.probing,
+            )
+        probing = bool(
+            probe
+            and probe.probe
+            and count_probes(recent, at, self.rules.probing) + 1 >= self.rules.probing.min_probes
+        )
+        events = Events(
+            blocked_category=blocked_category,
+            probing=probing,
+            coded_abuse=coded,
+            reuse=screened.reuse_hit is not None,
+            bank_match=screened.bank_hit is not None,
+        )
+        escalation = Escalation(state.action_in_force(at), state.action_until, False)
+        if gate.account is not None:
+            block_times: dict[str, list[datetime]] = {}
+            if blocked_category is not None:
+                block_times = self.repo.block_times(gate.account, at - self._max_block_window)
+                block_times.setdefault(blocked_category, []).append(at)
+            escalation = escalate(state, events, block_times, self.rules.escalation, at)
+        verdict, reasons = self._enforce(gate, content, reasons, escalation)
+        if escalation.reasons:
+            reasons.append("account: " + "; ".join(escalation.reasons))
+        outcome = Outcome(
+            verdict,
+            {k: v for k, v in categories.items() if v > 0},
+            reasons,
+            escalation.action,
+            escalation.report,
+            screened.signals,
+            probe,
+        )
+        self._remember(gate, screened, content, blocked_category, events, escalation, probe,
+                       verdict)  # fmt: skip
+        return outcome
+
+    def _enforce(
+        self, gate: Gate, content: Verdict, reasons: list[str], esc: Escalation
+    ) -> tuple[Verdict, list[str]]:
+        refusals = list(gate.refusals)
+        blocking = esc.action in (AccountAction.COOLDOWN, AccountAction.SUSPEND) or (
+            esc.action is AccountAction.STEP_UP and gate.feature in GENERATION_FEATURES
+        )
+        if not gate.halted and not refusals and esc.changed and blocking:
+            # an action set by this very attempt applies to it at once
+            refusals.append(f"account action '{esc.action}' now in force")
+        if not refusals:
+            return content, reasons
+        return Verdict.BLOCK, [*refusals, *reasons]
+
+    def _blocked_category(
+        self, content: Verdict, categories: dict[str, float], policy: Policy
+    ) -> str | None:
+        if content is not Verdict.BLOCK:
+            return None
+        if categories.get(SM, 0.0) >= policy.thresholds.block:
+            return SM
+        best = max(categories.items(), key=lambda kv: kv[1], default=None)
+        return best[0] if best and best[1] > 0 else None
+
+    def _remember(
+        self,
+        gate: Gate,
+        screened: Screened,
+        content: Verdict,
+        blocked_category: str | None,
+        events: Events,
+        esc: Escalation,
+        probe: ProbeFinding | None,
+        verdict: Verdict,
+    ) -> None:
+        at = gate.at
+        fp = screened.fingerprint
+        if blocked_category == SM and fp is not None and screened.bank_hit is None:
+            self._index_blocked(gate.account, fp, at)
+        if gate.account is None or screened.reading is None:
+            return
+        state = gate.state
+        worth = (
+            events.any()
+            or content is not Verdict.ALLOW
+            or state.recently_blocked(at, self._probe_window)
+            or esc.changed
+        )
+        if not worth:
+            return
+        r = self.rules.risk
+        incs = []
+        if blocked_category:
+            incs.append(r.block)
+        elif content is Verdict.REVIEW:
+            incs.append(r.review)
+        for flag, inc in (
+            (events.probing, r.probing),
+            (events.reuse, r.reuse),
+            (events.coded_abuse, r.coded_abuse),
+            (events.bank_match, r.bank_match),
+        ):
+            if flag:
+                incs.append(inc)
+        new = state.with_risk(at, r.half_life_hours, *incs) if incs else state
+        change = None
+        if blocked_category:
+            strikes = dict(new.strikes)
+            strikes[blocked_category] = strikes.get(blocked_category, 0) + 1
+            new = replace(new, strikes=strikes, last_block_at=at)
+        if esc.changed:
+            reason = "; ".join(esc.reasons) or "escalation"
+            fresh = esc.action is not state.action_in_force(at)
+            new = replace(
+                new,
+                action=esc.action,
+                action_since=at if fresh else new.action_since,
+                action_until=esc.until,
+                action_reason=reason,
+                report=new.report or esc.report,
+            )
+            change = ActionChange(esc.action, esc.until, reason, "ladder", esc.report)
+        attempt = Attempt(
+            at=at,
+            verdict=verdict.value,
+            content_verdict=content.value,
+            blocked_category=blocked_category,
+            language=screened.reading.language,
+            obfuscation=_obfuscation(screened.signals),
+            fingerprint=fp,
+            probe=bool(probe and probe.probe),
+        )
+        self.repo.record(new, at, attempt, gate.feature.value, change)
+
+    # --- the indexes ---------------------------------------------------------------------
+    def _index_blocked(self, account: str | None, fp: Fingerprint, at: datetime) -> None:
+        with self._lock:
+            dup = [h for h in self._reuse.near(fp, _NEAR_IDENTICAL) if h.owner == account]
+        if dup:
+            return  # the same account repeating itself adds nothing to the shared index
+        key = self.repo.add_blocked_prompt("prompt", account, SM, fp, at)
+        with self._lock:
+            self._reuse.add(key, fp, account)
+
+    def learn_output_block(
+        self, prompt: str, account: str | None, at: datetime, category: str = SM
+    ) -> int | None:
+        """A generation's output was blocked: make its prompt a blocked pattern for everyone.
+
+        Call with the prompt that produced the blocked image (the output flow does this).
+        Returns the bank entry's id, or None when a near-identical pattern is already banked
+        or the category is not ``sexual_minors`` (only that category is learned).
+        """
+        _aware(at)
+        if category != SM:
+            return None
+        if account is not None:
+            validate_account_id(account)
+        fp = fingerprint(self.reader.read(prompt).normalised)
+        self._refresh(force=True)
+        with self._lock:
+            if self._bank.near(fp, _NEAR_IDENTICAL):
+                return None
+        key = self.repo.add_blocked_prompt("output", account, category, fp, at)
+        with self._lock:
+            self._bank.add(key, fp, account)
+            self._bank_meta[key] = at
+        return key
+
+    def _refresh(self, force: bool = False) -> None:
+        """Pick up entries other workers added (at most every ``refresh_seconds``)."""
+        now = time.monotonic()
+        if not force and now - self._last_refresh < self._refresh_seconds:
+            return
+        self._last_refresh = now
+        rows = self.repo.blocked_prompts(self._last_id)
+        with self._lock:
+            for row in rows:
+                if row.source == "output":
+                    self._bank.add(row.id, row.fingerprint, row.account_id)
+                    self._bank_meta[row.id] = row.at
+                else:
+                    self._reuse.add(row.id, row.fingerprint, row.account_id)
+                self._last_id = max(self._last_id, row.id)
+
+    # --- administration ------------------------------------------------------------------
+    def record_verification(self, account: str, v: Verification, at: datetime) -> AccountState:
+        """Record an age-assurance result; a strong enough one lifts a ``step_up``."""
+        validate_account_id(account)
+        _aware(at)
+        _aware(v.verified_at)
+        state = self.repo.load(account)
+        new = state
+        if _replaces(state.age_tier, v.tier):
+            new = replace(
+                new,
+                age_tier=v.tier,
+                age_method=v.method,
+                age_years=v.age_years,
+                age_verified_at=v.verified_at,
+            )
+        if v.jurisdiction:
+            new = replace(new, jurisdiction=v.jurisdiction)
+        change = None
+        need = self.rules.age_assurance.step_up_requires
+        if (
+            state.action_in_force(at) is AccountAction.STEP_UP
+            and meets(v.tier, need)
+            and (state.action_since is None or v.verified_at >= state.action_since)
+        ):
+            reason = f"step-up satisfied by {v.tier} verification ({v.method})"
+            new = replace(new, action=AccountAction.NONE, action_until=None, action_reason=reason)
+            change = ActionChange(AccountAction.NONE, None, reason, "verification")
+        self.repo.add_verification(new, v, at, change)
+        return new
+
+    def set_action(
+        self,
+        account: str,
+        action: AccountAction,
+        reason: str,
+        actor: str,
+        at: datetime,
+        report: bool = False,
+        until: datetime | None = None,
+    ) -> AccountState:
+        """An administrator's action: ``none`` lifts whatever is in force."""
+        validate_account_id(account)
+        _aware(at)
+        if not reason or not reason.strip():
+            raise InputError("a reason is required")
+        if len(reason) > 500:
+            raise InputError("reason must be at most 500 characters")
+        state = self.repo.load(account)
+        new = replace(
+            state,
+            action=action,
+            action_since=at,
+            action_until=until,
+            action_reason=reason.strip(),
+            report=state.report or report,
+        )
+        self.repo.record(new, at, change=ActionChange(action, until, reason.strip(), actor, report))
+        return new
+
+    def describe(self, account: str, at: datetime) -> dict[str, object]:
+        """The account as an administrator sees it, with verifications and action history."""
+        validate_account_id(account)
+        state = self.repo.load(account)
+        out = state.to_dict(at, self.rules.risk.half_life_hours)
+        band = self.rules.risk.band(out["risk"])  # type: ignore[arg-type]
+        out["risk_band"] = band.name if band else None
+        out["verifications"] = [v.to_dict() for v in self.repo.verifications(account)]
+        out["actions"] = self.repo.actions(account)
+        return out
+
+    # --- internals -----------------------------------------------------------------------
+    def _policy_for(self, band) -> Policy:  # type: ignore[no-untyped-def]
+        """The policy with the band's thresholds (never looser than the policy's own)."""
+        if band is None:
+            return self.policy
+        cached = self._tightened.get(band.name)
+        if cached is None:
+            base = self.policy.thresholds
+            t = Thresholds(
+                block=min(base.block, band.thresholds.block),
+                review=min(base.review, band.thresholds.review),
+            )
+            cached = self.policy.model_copy(update={"thresholds": t})
+            self._tightened[band.name] = cached
+        return cached
+
+
+_TIER_STRENGTH = {
+    AgeTier.UNKNOWN: 0,
+    AgeTier.SELF_DECLARED: 1,
+    AgeTier.ESTIMATED: 2,
+    AgeTier.MINOR: 2,
+    AgeTier.VERIFIED_ADULT: 3,
+}
+
+
+def _replaces(current: AgeTier, new: AgeTier) -> bool:
+    """A newer result replaces the tier unless it carries weaker assurance."""
+    return _TIER_STRENGTH[new] >= _TIER_STRENGTH[current]
+
+
+def _obfuscation(signals: list[Signal]) -> int:
+    total = 0
+    for s in signals:
+        if s.kind == "obfuscation":
+            total += sum(int(v) for v in s.evidence.get("counts", {}).values())
+    return total
+
+
+def _aware(at: datetime) -> None:
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise InputError("times must be timezone-aware datetimes")

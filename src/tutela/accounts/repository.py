@@ -1,0 +1,312 @@
+"""Account storage behind one small class, so SQLite and PostgreSQL share one code path.
+
+SQLAlchemy Core statements (not the ORM's unit of work) because the monitor sits on the
+prompt check's hot path: a never-seen account costs one primary-key SELECT, and nothing is
+written for an allowed prompt from an account with no recent block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from tutela.accounts.fingerprint import Fingerprint
+from tutela.accounts.state import AccountState, Attempt, Verification
+from tutela.accounts.tables import (
+    AccountRow,
+    ActionRow,
+    AttemptRow,
+    BlockedPromptRow,
+    VerificationRow,
+)
+from tutela.accounts.tiers import AgeTier
+from tutela.decision import AccountAction
+from tutela.errors import StoreUnavailable
+
+_acc = AccountRow.__table__
+_att = AttemptRow.__table__
+_ver = VerificationRow.__table__
+_act = ActionRow.__table__
+_blk = BlockedPromptRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class ActionChange:
+    """An action set on an account, for the history table."""
+
+    action: AccountAction
+    until: datetime | None
+    reason: str
+    actor: str
+    report: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedPrompt:
+    """A fingerprint in the reuse index (``source='prompt'``) or the bank (``'output'``)."""
+
+    id: int
+    source: str
+    account_id: str | None
+    category: str
+    fingerprint: Fingerprint
+    at: datetime
+
+
+class AccountRepository:
+    """Reads and writes account state. Every method is one short transaction."""
+
+    def __init__(self, engine: Engine, ensure_schema: Callable[[], None] | None = None) -> None:
+        """``ensure_schema`` (the Store's) runs the migrations on first use where the store
+        migrates itself (the embedded SQLite default)."""
+        self.engine = engine
+        self._ensure_schema = ensure_schema
+
+    # --- reads ---------------------------------------------------------------------------
+    def load(self, account_id: str) -> AccountState:
+        with self._errors(), self.engine.connect() as conn:
+            row = conn.execute(select(_acc).where(_acc.c.id == account_id)).mappings().first()
+        if row is None:
+            return AccountState(id=account_id)
+        return AccountState(
+            id=row["id"],
+            exists=True,
+            age_tier=AgeTier(row["age_tier"]),
+            age_method=row["age_method"],
+            age_years=row["age_years"],
+            age_verified_at=row["age_verified_at"],
+            jurisdiction=row["jurisdiction"],
+            risk=row["risk"] or 0.0,
+            risk_at=row["risk_at"],
+            strikes=dict(row["strikes"] or {}),
+            action=AccountAction(row["action"]),
+            action_since=row["action_since"],
+            action_until=row["action_until"],
+            action_reason=row["action_reason"],
+            report=bool(row["report"]),
+            last_block_at=row["last_block_at"],
+        )
+
+    def recent_attempts(self, account_id: str, since: datetime) -> list[Attempt]:
+        """Remembered attempts at or after ``since``, oldest first."""
+        q = (
+            select(_att)
+            .where(_att.c.account_id == account_id, _att.c.at >= since)
+            .order_by(_att.c.at, _att.c.id)
+        )
+        with self._errors(), self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            Attempt(
+                at=r["at"],
+                verdict=r["verdict"],
+                content_verdict=r["content_verdict"],
+                blocked_category=r["blocked_category"],
+                language=r["language"],
+                obfuscation=r["obfuscation"],
+                fingerprint=(
+                    Fingerprint.from_bytes(r["fingerprint"], r["shingles"])
+                    if r["fingerprint"]
+                    else None
+                ),
+                probe=bool(r["probe"]),
+            )
+            for r in rows
+        ]
+
+    def block_times(self, account_id: str, since: datetime) -> dict[str, list[datetime]]:
+        """Times of the account's content blocks per category since ``since``."""
+        q = select(_att.c.blocked_category, _att.c.at).where(
+            _att.c.account_id == account_id,
+            _att.c.at >= since,
+            _att.c.blocked_category.is_not(None),
+        )
+        out: dict[str, list[datetime]] = {}
+        with self._errors(), self.engine.connect() as conn:
+            for cat, at in conn.execute(q):
+                out.setdefault(cat, []).append(at)
+        return out
+
+    def verifications(self, account_id: str) -> list[Verification]:
+        q = select(_ver).where(_ver.c.account_id == account_id).order_by(_ver.c.id)
+        with self._errors(), self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            Verification(
+                tier=AgeTier(r["tier"]),
+                method=r["method"],
+                verified_at=r["verified_at"],
+                provider=r["provider"],
+                age_years=r["age_years"],
+                jurisdiction=r["jurisdiction"],
+                reference=r["reference"],
+                recorded_at=r["recorded_at"],
+            )
+            for r in rows
+        ]
+
+    def actions(self, account_id: str, limit: int = 50) -> list[dict[str, object]]:
+        q = (
+            select(_act)
+            .where(_act.c.account_id == account_id)
+            .order_by(_act.c.id.desc())
+            .limit(limit)
+        )
+        with self._errors(), self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            {
+                "at": r["at"].isoformat(),
+                "action": r["action"],
+                "until": r["until"].isoformat() if r["until"] else None,
+                "reason": r["reason"],
+                "actor": r["actor"],
+                "report": bool(r["report"]),
+            }
+            for r in rows
+        ]
+
+    def blocked_prompts(self, after_id: int = 0) -> list[BlockedPrompt]:
+        """Index entries added after ``after_id`` (to keep an in-memory index in step)."""
+        q = select(_blk).where(_blk.c.id > after_id).order_by(_blk.c.id)
+        with self._errors(), self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            BlockedPrompt(
+                r["id"],
+                r["source"],
+                r["account_id"],
+                r["category"],
+                Fingerprint.from_bytes(r["fingerprint"], r["shingles"], r["digest"]),
+                r["at"],
+            )
+            for r in rows
+        ]
+
+    # --- writes --------------------------------------------------------------------------
+    def record(
+        self,
+        state: AccountState,
+        at: datetime,
+        attempt: Attempt | None = None,
+        kind: str = "prompt",
+        change: ActionChange | None = None,
+    ) -> None:
+        """Save the account's state with the attempt and the action change, atomically."""
+        with self._errors(), self.engine.begin() as conn:
+            self._save_state(conn, state, at)
+            if attempt is not None:
+                fp = attempt.fingerprint
+                conn.execute(
+                    insert(_att).values(
+                        account_id=state.id,
+                        at=attempt.at,
+                        kind=kind,
+                        verdict=attempt.verdict,
+                        blocked_category=attempt.blocked_category,
+                        content_verdict=attempt.content_verdict,
+                        language=attempt.language,
+                        obfuscation=attempt.obfuscation,
+                        fingerprint=fp.to_bytes() if fp else None,
+                        shingles=fp.size if fp else 0,
+                        probe=attempt.probe,
+                    )
+                )
+            if change is not None:
+                self._log_action(conn, state.id, at, change)
+
+    def add_verification(self, state: AccountState, v: Verification, at: datetime,
+                         change: ActionChange | None = None) -> None:  # fmt: skip
+        """Record a provider's result and the account's new age tier (and lifted step-up)."""
+        with self._errors(), self.engine.begin() as conn:
+            self._save_state(conn, state, at)
+            conn.execute(
+                insert(_ver).values(
+                    account_id=state.id,
+                    tier=v.tier.value,
+                    method=v.method,
+                    provider=v.provider,
+                    age_years=v.age_years,
+                    jurisdiction=v.jurisdiction,
+                    reference=v.reference,
+                    verified_at=v.verified_at,
+                    recorded_at=at,
+                )
+            )
+            if change is not None:
+                self._log_action(conn, state.id, at, change)
+
+    def add_blocked_prompt(
+        self, source: str, account_id: str | None, category: str, fp: Fingerprint, at: datetime
+    ) -> int:
+        with self._errors(), self.engine.begin() as conn:
+            res = conn.execute(
+                insert(_blk).values(
+                    source=source,
+                    account_id=account_id,
+                    category=category,
+                    fingerprint=fp.to_bytes(),
+                    shingles=fp.size,
+                    digest=fp.digest,
+                    at=at,
+                )
+            )
+            return int(res.inserted_primary_key[0])
+
+    # --- internals -----------------------------------------------------------------------
+    def _save_state(self, conn: Connection, s: AccountState, at: datetime) -> None:
+        values = {
+            "age_tier": s.age_tier.value,
+            "age_method": s.age_method,
+            "age_years": s.age_years,
+            "age_verified_at": s.age_verified_at,
+            "jurisdiction": s.jurisdiction,
+            "risk": s.risk,
+            "risk_at": s.risk_at,
+            "strikes": dict(s.strikes),
+            "action": s.action.value,
+            "action_since": s.action_since,
+            "action_until": s.action_until,
+            "action_reason": s.action_reason,
+            "report": s.report,
+            "last_block_at": s.last_block_at,
+            "updated_at": at,
+        }
+        res = conn.execute(update(_acc).where(_acc.c.id == s.id).values(**values))
+        if res.rowcount:
+            return
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(_acc).values(id=s.id, created_at=at, **values))
+        except IntegrityError:  # another worker created it meanwhile: update instead
+            conn.execute(update(_acc).where(_acc.c.id == s.id).values(**values))
+
+    @staticmethod
+    def _log_action(conn: Connection, account_id: str, at: datetime, c: ActionChange) -> None:
+        conn.execute(
+            insert(_act).values(
+                account_id=account_id,
+                at=at,
+                action=c.action.value,
+                until=c.until,
+                reason=c.reason[:500],
+                actor=c.actor[:200],
+                report=c.report,
+            )
+        )
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn an unreachable database into :class:`StoreUnavailable` (callers fail closed)."""
+        try:
+            if self._ensure_schema is not None:
+                self._ensure_schema()
+            yield
+        except OperationalError as exc:
+            raise StoreUnavailable(f"account store unavailable: {exc.orig}") from exc
