@@ -8,12 +8,15 @@ can be tested without the Guard, and every flow reads top to bottom in a few lin
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tutela.accounts.monitor import AccountMonitor
+from tutela.accounts.repository import AccountRepository
+from tutela.accounts.tiers import Feature
 from tutela.config import Settings
 from tutela.decision import CheckKind, Decision
 from tutela.policy import Policy
@@ -40,6 +43,9 @@ class Guard:
         self.reader = reader
         self.store = store or Store.open(settings.effective_database_url)
         self._decision_callbacks: list[DecisionCallback] = []
+        self.accounts = AccountMonitor(
+            AccountRepository(self.store.engine, self.store.ensure_schema), policy, reader
+        )
         # every recorded decision becomes a leaf of the tamper-evident audit log (evidence/)
         from tutela.evidence.service import attach
 
@@ -105,19 +111,27 @@ class Guard:
         locale: str | None = None,
         at: datetime | None = None,
     ) -> Decision:
-        """Check a generation prompt. Raises :class:`tutela.errors.PromptError` on bad input."""
-        reading = self.reader.read(text)
-        judgement = self.policy.judge_prompt(reading.signals)
+        """Check a generation prompt. Raises :class:`tutela.errors.PromptError` on bad input.
+
+        ``at`` (timezone-aware) replays a recorded session with its own timestamps.
+        """
+        at = at or datetime.now(UTC)
+        self.reader.validate(text)
+        gate = self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
+        reading = None if gate.halted else self.reader.read(text)  # suspended: no detector runs
+        screened = self.accounts.screen(gate, reading)
+        outcome = self.accounts.finish(gate, screened, gate.policy.judge_prompt(screened.signals))
         decision = Decision(
-            verdict=judgement.verdict,
-            categories=judgement.categories,
-            reasons=judgement.reasons,
-            signals=reading.signals,
+            verdict=outcome.verdict,
+            categories=outcome.categories,
+            reasons=outcome.reasons,
+            signals=outcome.signals,
             kind=CheckKind.PROMPT,
             account=account,
-            language=reading.language or locale,
+            account_action=outcome.action,
+            report=outcome.report,
+            language=(reading.language if reading else None) or locale,
+            created_at=at,
         )
-        if at is not None:
-            decision.created_at = at
         self.record(decision, prompt=text)
         return decision
