@@ -14,6 +14,23 @@ import structlog
 _configured = False
 
 
+class _StderrLogger:
+    """Writes each rendered line to the *current* ``sys.stderr`` (one write per line).
+
+    Looking ``sys.stderr`` up per call, instead of binding it once, keeps logs flowing when
+    the stream is swapped (uvicorn reloads, pytest's capture).
+    """
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _logger_factory(*_args: object) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure(level: str = "INFO") -> None:
     """Set up JSON logging on stderr once per process (later calls only change the level)."""
     global _configured
@@ -27,7 +44,7 @@ def configure(level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=_logger_factory,
         cache_logger_on_first_use=False,
     )
     _configured = True
