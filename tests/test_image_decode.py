@@ -64,8 +64,12 @@ def test_pixel_limit() -> None:
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return (struct.pack(">I", len(payload)) + kind + payload
-            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+    )
 
 
 def _png_bomb(width: int, height: int) -> bytes:
@@ -75,8 +79,12 @@ def _png_bomb(width: int, height: int) -> bytes:
     row = b"\x00" * (width + 1)
     body = b"".join(compressor.compress(row) for _ in range(min(height, 64)))
     body += compressor.flush()
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", body)
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", body)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def test_png_bomb_refused_from_header_quickly() -> None:
@@ -99,10 +107,10 @@ def test_jpeg_declaring_huge_size_refused() -> None:
     data = bytearray(encode(drawn(6, (64, 48)), "JPEG"))
     sof = data.find(b"\xff\xc0")
     assert sof > 0
-    data[sof + 5:sof + 9] = struct.pack(">HH", 65_000, 65_000)  # height, width
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 65_000, 65_000)  # height, width
     with pytest.raises(ImageError, match="4225000000 pixels"):
         decode_image(bytes(data))
-    data[sof + 5:sof + 9] = struct.pack(">HH", 8_000, 6_000)  # under Pillow's, over ours
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 8_000, 6_000)  # under Pillow's, over ours
     with pytest.raises(ImageError, match="48,000,000 pixels; the limit is 40,000,000"):
         decode_image(bytes(data))
 
@@ -157,8 +165,9 @@ def test_sixteen_bit_png_scaled_not_clipped() -> None:
 @pytest.mark.parametrize(("fmt", "name"), [("WEBP", "webp"), ("PNG", "png")])
 def test_animation_first_frame_and_noted(fmt: str, name: str) -> None:
     frames = [Image.new("RGB", (16, 16), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
-    data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100,
-                  lossless=True)
+    data = encode(
+        frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, lossless=True
+    )
     out = decode_image(data)
     assert out.animated
     assert out.notes == [f"animated {name}: first frame of 3 checked"]

@@ -69,5 +69,5 @@ def test_benign_images_are_far_apart() -> None:
     hashes = [hash_image(sample(n)).hash for n in SAMPLE_NAMES]
     hashes += [hash_image(drawn(s)).hash for s in range(5)]
     for i, a in enumerate(hashes):
-        for b in hashes[i + 1:]:
+        for b in hashes[i + 1 :]:
             assert simple_distance(a, b) > 31

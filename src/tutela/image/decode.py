@@ -181,9 +181,11 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         # 16-bit and integer greyscale: scale to 8 bits ourselves; Pillow's direct
         # conversion to RGB clips instead of scaling.
         img = img.convert("I").point(lambda v: v / 256).convert("L")
-    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        img.mode == "P" and "transparency" in img.info
-    ) or (img.mode in ("RGB", "L") and "transparency" in img.info)
+    has_alpha = (
+        img.mode in ("RGBA", "LA", "PA", "RGBa", "La")
+        or (img.mode == "P" and "transparency" in img.info)
+        or (img.mode in ("RGB", "L") and "transparency" in img.info)
+    )
     if has_alpha:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -62,8 +62,12 @@ class PdqResult:
         return dict(zip(DIHEDRAL_NAMES, self.hashes, strict=True))
 
     def to_dict(self) -> dict[str, object]:
-        return {"hash": self.hash, "quality": self.quality, "matchable": self.matchable,
-                "dihedral": self.named()}
+        return {
+            "hash": self.hash,
+            "quality": self.quality,
+            "matchable": self.matchable,
+            "dihedral": self.named(),
+        }
 
 
 def bits_to_hex(bits: np.ndarray) -> str:
