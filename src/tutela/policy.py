@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tutela.accounts.policy import AccountsPolicy
 from tutela.decision import Category, Signal, Verdict
 from tutela.errors import ConfigError
+from tutela.image.rules import ImagePolicy
 
 DEFAULT_POLICY_RESOURCE = "policies/default.yaml"
 
@@ -59,6 +60,7 @@ class Policy(_Strict):
     actions: Actions = Actions()
     detector_failure: Literal["block", "review"] = "block"
     retention: Retention = Retention()
+    image: ImagePolicy = ImagePolicy()
     accounts: AccountsPolicy = AccountsPolicy()
 
     # --- loading -------------------------------------------------------------------------
@@ -109,6 +111,18 @@ class Policy(_Strict):
             reasons.insert(0, "sexual or undressing language together with a minor")
         return self._verdict(categories, reasons)
 
+    def judge_image(
+        self,
+        signals: Sequence[Signal],
+        *,
+        prompt_signals: Sequence[Signal] = (),
+        edit: bool = False,
+    ) -> Judgement:
+        """Judge an image's detector and hash signals, with the prompt's (rules: image/judge.py)."""
+        from tutela.image.judge import judge_image
+
+        return judge_image(self, signals, prompt_signals=prompt_signals, edit=edit)
+
     def judge_failure(self, detector: str, error: str) -> Judgement:
         """A detector needed for ``sexual_minors`` failed: fail closed."""
         verdict = Verdict.BLOCK if self.detector_failure == "block" else Verdict.REVIEW
@@ -144,6 +158,8 @@ class Judgement:
     verdict: Verdict
     categories: dict[str, float]
     reasons: list[str] = field(default_factory=list)
+    report: bool = False
+    """Flag for the reporting queue (known-material hash matches, apparent minors)."""
 
 
 def _best_by_kind(signals: Iterable[Signal]) -> dict[str, float]:

@@ -27,7 +27,7 @@ from tutela.text.normalise import fold_term
 
 #: Signal kind -> {tier -> score}. The scores are the reader's confidence, not a verdict.
 TIER_SCORES: dict[str, dict[str, float]] = {
-    "minor": {"strong": 0.95, "weak": 0.4},
+    "minor": {"strong": 0.95, "weak": 0.3},
     "adult": {"strong": 0.9},
     "sexual": {"strong": 0.9},
     "suggestive": {"strong": 0.7},

@@ -23,6 +23,8 @@ _AGE_SCORE = 0.95
 _ADULT_AGE_SCORE = 0.9
 _WEAK_PAIR_SCORE = 0.7
 _JOINERS = frozenset({"y", "e", "und", "et", "i"})
+_AGE_JOINERS = frozenset({"of", "de", "di", "da", "von", "du", "d", "aged"})
+_PERSON_KINDS = frozenset({"minor", "adult"})
 
 
 @dataclass(slots=True)
@@ -168,11 +170,21 @@ class PromptReader:
                 first = i - 1 if prv in idx.grade_words else i
                 end = last + 2 if nxt in idx.grade_words else last + 1
                 out.append(_age_match(base, tokens, first, end, None, grade=value))
+                continue
+            person = _person_before(idx, tokens, i)
+            if person is not None and not tok.ordinal and 0 < value < 100:
+                out.append(_age_match(base, tokens, person, last + 1, value))
         return out
 
 
 def _admits(entry: Entry, langs: Counter[str]) -> bool:
-    return not entry.gated or langs.get(entry.lang, 0) > 0
+    """A gated term counts when the prompt reads as its language, or as no language at all.
+
+    Terse prompts (``pedo pics``) carry no function words; refusing gated terms there would
+    let the shortest requests through, while a prompt with another language's function
+    words (``un niño tirándose un pedo``) shows the innocent sense is meant.
+    """
+    return not entry.gated or not langs or langs.get(entry.lang, 0) > 0
 
 
 def _first_hit(idx: LexiconIndex, alts: tuple[str, ...]) -> list[Entry] | None:
@@ -202,6 +214,24 @@ def _transposed(idx: LexiconIndex, word: str) -> list[Entry] | None:
         hit = words.get(word[:j] + word[j + 1] + word[j] + word[j + 2 :])
         if hit:
             return hit
+    return None
+
+
+def _person_before(idx: LexiconIndex, tokens: list[Token], i: int) -> int | None:
+    """Index of a person word just before the number at ``i`` (``girl 14``, ``chica de 14``).
+
+    A bare number right after a word for a person, or after it and ``of``/``de``/``di``, is
+    that person's age in every language read here; elsewhere a bare number is left alone
+    (``a set of 12 pencils``).
+    """
+    j = i - 1
+    if j >= 0 and tokens[j].text in _AGE_JOINERS:
+        j -= 1
+    if j < 0:
+        return None
+    entries = idx.lookup_word(tokens[j].text)
+    if entries and any(e.kind in _PERSON_KINDS for e in entries):
+        return j
     return None
 
 
