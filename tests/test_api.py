@@ -179,7 +179,9 @@ def test_lone_surrogate_is_422(svc: Service) -> None:
     _error(r, 422, "invalid_request")
 
 
-@pytest.mark.parametrize("raw", [b'{"text": "a", ', b"\xff\xfe{}", b"[]", b"null"])
+@pytest.mark.parametrize(
+    "raw", [b'{"text": "a", ', b'{"text": "\xc3\x28", "account": "a"}', b"\xff", b"[]", b"null"]
+)
 def test_malformed_json_is_422(svc: Service, raw: bytes) -> None:
     r = svc.client.post(
         "/v1/prompts/check", content=raw, headers=svc.headers(**JSON_TYPE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError
@@ -59,6 +59,23 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(6000, ge=0, description="Per API key; 0 = unlimited")
     log_prompts: bool = Field(False, description="Include prompt text in logs (off: privacy)")
     log_level: str = "INFO"
+    # --- images (issue 4; docs/image-guard.md) ---
+    image_max_bytes: int = Field(20_000_000, ge=1024, description="Largest image accepted")
+    image_max_pixels: int = Field(
+        40_000_000, ge=1, description="Largest image in pixels (checked before decoding)"
+    )
+    image_detectors: list[Literal["nudenet", "age"]] = Field(
+        ["nudenet", "age"], description="Built-in image detectors, run in this order"
+    )
+    image_detector_timeout_s: float = Field(
+        10.0, gt=0, description="Budget for all detectors on one image; an overrun fails closed"
+    )
+    image_classifier_url: str | None = Field(
+        None, description="External classifier (contract: docs/image-guard.md); off unless set"
+    )
+    image_classifier_key: SecretStr | None = None
+    image_classifier_timeout_s: float = Field(5.0, gt=0)
+    onnx_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime threads per model")
     evidence_key: SecretStr | None = Field(
         None, description="Base64 AES-256 key for the evidence vault (generated if unset)"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from tutela.accounts.repository import AccountRepository
 from tutela.accounts.tiers import Feature
 from tutela.config import Settings
 from tutela.decision import CheckKind, Decision
+from tutela.image.inspect import ImageInput, ImageInspector
+from tutela.image.output import OutputResult, image_decision
 from tutela.policy import Policy
 from tutela.store.database import Store
 from tutela.store.decisions import decision_row
@@ -134,4 +137,66 @@ class Guard:
             created_at=at,
         )
         self.record(decision, prompt=text)
+        return decision
+
+    # --- images (issue 4; docs/image-guard.md) ----------------------------------------------
+    @cached_property
+    def images(self) -> ImageInspector:
+        """Decoding, PDQ, bank matching and detectors for the image flows. Built on first
+        use; models load on the first image (or :meth:`ImageInspector.warm_up`). Assign
+        another inspector to change the detectors."""
+        from tutela.hashes.matcher import BankMatcher
+        from tutela.hashes.repository import BankRepository
+        from tutela.image.factory import build_inspector
+
+        matcher = BankMatcher(BankRepository(self.store))
+        return build_inspector(self.settings, lambda pdq: matcher.match(pdq).signals())
+
+    def check_output(
+        self,
+        image: ImageInput,
+        account: str | None = None,
+        *,
+        prompt: str | None = None,
+        generation: Any = None,
+    ) -> OutputResult:
+        """Check a generated image (bytes or PIL) before it leaves the generator.
+
+        ``prompt`` is the prompt that produced it: a prompt about a child makes the check
+        strict. Raises :class:`tutela.errors.ImageError` / ``PromptError`` on bad input.
+        """
+        reading = self.reader.read(prompt) if prompt else None
+        inspection = self.images.inspect(image)
+        prompt_signals = reading.signals if reading else []
+        judgement = self.policy.judge_image(inspection.signals, prompt_signals=prompt_signals)
+        decision = image_decision(
+            judgement, inspection, CheckKind.OUTPUT, account, prompt_signals,
+            reading.language if reading else None,
+        )
+        self.record(decision, prompt=prompt)
+        # Provenance (issue 6): an allowed output is marked here and its bytes returned in
+        # OutputResult.image_bytes; a blocked one is never returned.
+        return OutputResult(decision, generation=generation, inspection=inspection)
+
+    def check_edit(
+        self, text: str, source_image: ImageInput, account: str | None = None
+    ) -> Decision:
+        """Check an edit instruction together with the uploaded photo it would change."""
+        reading = self.reader.read(text)
+        inspection = self.images.inspect(source_image)
+        judgement = self.policy.judge_image(
+            inspection.signals, prompt_signals=reading.signals, edit=True
+        )
+        decision = image_decision(
+            judgement, inspection, CheckKind.EDIT, account, reading.signals, reading.language
+        )
+        self.record(decision, prompt=text)
+        return decision
+
+    def check_upload(self, image: ImageInput, account: str | None = None) -> Decision:
+        """Check an image a user uploads or shares (hash banks and detectors)."""
+        inspection = self.images.inspect(image)
+        judgement = self.policy.judge_image(inspection.signals)
+        decision = image_decision(judgement, inspection, CheckKind.UPLOAD, account)
+        self.record(decision)
         return decision

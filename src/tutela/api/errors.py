@@ -68,6 +68,11 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:
+        # FastAPI answers 400 when the body cannot even be decoded (invalid UTF-8, bad
+        # encoding); to a caller that is one more malformed body, so it gets the same 422.
+        message = "the request body is not valid UTF-8 JSON"
+        return error_response(request, 422, message, fields=[{"field": "body", "message": message}])
     message = exc.detail if isinstance(exc.detail, str) else CODES.get(exc.status_code, "error")
     return error_response(request, exc.status_code, message, headers=exc.headers)
 
