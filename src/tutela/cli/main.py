@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tutela.cli import config, db, keys, policy, prompt, serve
+from tutela.cli import banks, config, db, keys, policy, prompt, serve
 from tutela.cli.common import state
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(config.app, name="config")
 app.command("serve")(serve.serve)
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
+app.add_typer(banks.app, name="banks")
 
 
 @app.callback()
