@@ -97,8 +97,19 @@ class Policy(_Strict):
         minor = best.get("minor", 0.0)
         sexual = max(best.get("sexual", 0.0), best.get("undress", 0.0))
         suggestive = best.get("suggestive", 0.0)
+        revealing = best.get("revealing", 0.0)
+        rescued = minor > 0 and best.get("adult", 0.0) > 0 and _weak_minor_only(signals)
+        if rescued:
+            # "girl", "petite", "young" are ambiguous; an adult indicator settles them.
+            # A strong minor reading (child word, age under 18) is never rescued.
+            minor = 0.0
 
-        sexual_minors = max(coded, min(minor, sexual), min(minor, suggestive))
+        sexual_minors = max(
+            coded,
+            min(minor, sexual),
+            min(minor, suggestive),
+            min(minor, revealing, _REVEALING_CAP),
+        )
         categories = {
             Category.SEXUAL_MINORS.value: sexual_minors,
             Category.SEXUAL_ADULT.value: 0.0 if sexual_minors >= self.thresholds.review else sexual,
@@ -162,6 +173,17 @@ class Judgement:
     """Flag for the reporting queue (known-material hash matches, apparent minors)."""
 
 
+#: A minor with revealing clothing (underwear, bikini) goes to review, never straight to block:
+#: swimwear photos of children are common and mostly innocent, but worth a human look.
+_REVEALING_CAP = 0.5
+
+
+def _weak_minor_only(signals: Iterable[Signal]) -> bool:
+    """True when every minor indication is an ambiguous (weak-tier) word, no age or child word."""
+    terms = [t for s in signals if s.kind == "minor" for t in s.evidence.get("terms", ())]
+    return bool(terms) and all(t.get("weak") for t in terms)
+
+
 def _best_by_kind(signals: Iterable[Signal]) -> dict[str, float]:
     best: dict[str, float] = {}
     for s in signals:
@@ -176,6 +198,7 @@ _KIND_WORDS = {
     "sexual": "sexual term",
     "suggestive": "suggestive term",
     "undress": "undressing/edit intent",
+    "revealing": "revealing clothing",
     "adult": "adult indicator",
 }
 
