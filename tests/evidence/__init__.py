@@ -1,0 +1,1 @@
+"""Tests of the evidence area: audit log, vault, reports."""
