@@ -27,7 +27,7 @@ NUM_PERM = 64
 SHINGLE = 4
 _SEED = 20240611
 _SCHEME = "affine32"
-_LSH_CANDIDATE_THRESHOLD = 0.3
+_LSH_BANDS = (32, 2)  # 32 bands of 2 rows: J = 0.25 is proposed with p ~ 0.87
 
 
 @lru_cache(maxsize=1)
@@ -141,12 +141,17 @@ class LinearIndex:
 
 
 class LshIndex:
-    """datasketch's MinHash LSH for candidates (Jaccard >= 0.3, generous on purpose, so
-    containment-level matches of padded prompts are still proposed), then each candidate is
-    scored exactly as :func:`similarity` does. Exact digests are looked up in a dict first."""
+    """datasketch's MinHash LSH proposes candidates, each is then scored exactly as
+    :func:`similarity` does (so it never reports what the oracle would not).
+
+    The banding (32 bands of 2 rows) is deliberately generous: a padded prompt that contains
+    a blocked one has a low Jaccard similarity (0.25 for four times the shingles), and narrow
+    bands still propose it with probability ~0.87, where datasketch's default banding for a
+    0.5 threshold would almost never. Unrelated prompts (Jaccard ~0.02) are proposed ~1% of
+    the time, which the exact check discards. Exact digests are looked up in a dict first."""
 
     def __init__(self, min_containment_shingles: int = 12) -> None:
-        self._lsh = MinHashLSH(threshold=_LSH_CANDIDATE_THRESHOLD, num_perm=NUM_PERM)
+        self._lsh = MinHashLSH(num_perm=NUM_PERM, params=_LSH_BANDS)
         self._entries: dict[int, tuple[Fingerprint, str | None]] = {}
         self._by_digest: dict[str, list[int]] = {}
         self._min = min_containment_shingles

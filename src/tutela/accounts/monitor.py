@@ -105,7 +105,7 @@ class AccountMonitor:
         self.policy = policy
         self.rules = policy.accounts
         self.reader = reader
-        self._refresh_seconds = refresh_seconds
+        self.refresh_seconds = refresh_seconds
         m = self.rules.probing.min_containment_shingles
         self._reuse = LshIndex(m)
         self._bank = LshIndex(m)
@@ -407,7 +407,7 @@ class AccountMonitor:
     def _refresh(self, force: bool = False) -> None:
         """Pick up entries other workers added (at most every ``refresh_seconds``)."""
         now = time.monotonic()
-        if not force and now - self._last_refresh < self._refresh_seconds:
+        if not force and now - self._last_refresh < self.refresh_seconds:
             return
         self._last_refresh = now
         rows = self.repo.blocked_prompts(self._last_id)

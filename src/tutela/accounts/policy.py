@@ -121,7 +121,7 @@ class Risk(_Strict):
     increment the way independent probabilities combine: ``r = 1 - (1 - r)(1 - inc)``."""
 
     half_life_hours: float = Field(7 * 24, gt=0)
-    block: float = Field(0.3, ge=0, le=1)
+    block: float = Field(0.35, ge=0, le=1)
     review: float = Field(0.05, ge=0, le=1)
     probing: float = Field(0.4, ge=0, le=1)
     reuse: float = Field(0.3, ge=0, le=1)

@@ -1,0 +1,266 @@
+"""The accounts area's pure rules: fingerprints, the indexes, probing, the ladder, the policy.
+
+No database here: these are values in, values out, which is why the rules live apart from the
+monitor. Prompts are short, non-graphic filter test strings.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tutela.accounts.fingerprint import (
+    Fingerprint,
+    LinearIndex,
+    LshIndex,
+    fingerprint,
+    similarity,
+)
+from tutela.accounts.ladder import Events, escalate, find_probe
+from tutela.accounts.policy import AccountsPolicy, Probing
+from tutela.accounts.state import AccountState, Attempt
+from tutela.accounts.tiers import AgeTier, meets
+from tutela.decision import AccountAction, Verdict
+from tutela.errors import ConfigError
+from tutela.policy import Policy
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+RULES = AccountsPolicy()
+
+
+# --- fingerprints ------------------------------------------------------------------------
+def test_identical_text_is_similarity_one_and_round_trips_through_bytes() -> None:
+    a = fingerprint("a watercolour of a lighthouse at dawn")
+    b = Fingerprint.from_bytes(a.to_bytes(), a.size, a.digest)
+    assert similarity(a, b) == 1.0
+    assert len(a.to_bytes()) == 256
+
+
+def test_reworded_text_is_near_and_unrelated_text_is_far() -> None:
+    base = fingerprint("a watercolour of a lighthouse at dawn over a calm sea")
+    reworded = fingerprint("a watercolor painting of a lighthouse at dawn over the calm sea")
+    other = fingerprint("portrait of an old fisherman mending nets in the rain")
+    assert similarity(base, reworded) > 0.5
+    assert similarity(base, other) < 0.2
+
+
+def test_containment_catches_padding_but_not_tiny_prompts() -> None:
+    core = fingerprint("a lighthouse at dawn over a calm sea")
+    padded = fingerprint(
+        "a lighthouse at dawn over a calm sea, trending on artstation, highly detailed, 8k, "
+        "octane render, dramatic lighting, masterpiece, award winning photograph"
+    )
+    assert similarity(core, padded) >= 0.6  # Jaccard alone would be far lower
+    tiny = fingerprint("a sea")
+    assert similarity(tiny, padded) < 0.5
+
+
+def test_fingerprint_rejects_wrong_length_bytes() -> None:
+    with pytest.raises(ValueError):
+        Fingerprint.from_bytes(b"\x00" * 10, 3)
+
+
+def test_lsh_index_finds_what_the_linear_oracle_finds() -> None:
+    rng = random.Random(7)
+    words = (
+        "lighthouse dawn sea calm storm boat harbour city street night rain cat dog park "
+        "mountain lake forest watercolour oil painting photo portrait sunset bridge castle"
+    ).split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(4, 12))) for _ in range(300)]
+    lsh, linear = LshIndex(), LinearIndex()
+    fps = [fingerprint(t) for t in texts]
+    for i, fp in enumerate(fps):
+        lsh.add(i, fp, f"acct-{i % 5}")
+        linear.add(i, fp, f"acct-{i % 5}")
+    misses = total = 0
+    for t in texts[:60]:
+        words_t = t.split()
+        rng.shuffle(words_t)
+        q = fingerprint(" ".join(words_t[:-1]) if len(words_t) > 4 else t)
+        want = {h.key for h in linear.near(q, 0.6)}
+        got = {h.key for h in lsh.near(q, 0.6)}
+        assert got <= want  # LSH only proposes; every hit is verified like the oracle
+        misses += len(want - got)
+        total += len(want)
+    assert total > 0 and misses / total < 0.1
+    assert len(lsh) == len(linear) == 300
+
+
+# --- probing ---------------------------------------------------------------------------
+def _attempt(text: str, minutes: float, verdict: Verdict = Verdict.BLOCK, lang: str = "en",
+             obf: int = 0) -> Attempt:  # fmt: skip
+    return Attempt(
+        at=T0 + timedelta(minutes=minutes),
+        verdict=verdict.value,
+        content_verdict=verdict.value,
+        blocked_category="sexual_minors" if verdict is Verdict.BLOCK else None,
+        language=lang,
+        obfuscation=obf,
+        fingerprint=fingerprint(text),
+    )
+
+
+BLOCKED_TEXT = "naked child on a beach at sunset"
+
+
+def test_honest_rewording_after_a_false_block_is_not_a_probe() -> None:
+    recent = [_attempt(BLOCKED_TEXT, 0)]
+    f = find_probe(
+        fingerprint("child on a beach at sunset"), Verdict.ALLOW, "en", 0, recent,
+        T0 + timedelta(minutes=1), Probing(),
+    )  # fmt: skip
+    assert f.similarity >= 0.5 and not f.probe
+    assert f.signs == ("near_duplicate",)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "lang", "obf", "sign"),
+    [
+        (Verdict.BLOCK, "en", 0, "blocked_again"),
+        (Verdict.ALLOW, "en", 3, "more_obfuscation"),
+        (Verdict.ALLOW, "es", 0, "language_switch"),
+    ],
+)
+def test_near_duplicate_with_a_second_sign_is_a_probe(
+    verdict: Verdict, lang: str, obf: int, sign: str
+) -> None:
+    recent = [_attempt(BLOCKED_TEXT, 0)]
+    f = find_probe(
+        fingerprint("naked child on the beach at sunset"), verdict, lang, obf, recent,
+        T0 + timedelta(minutes=2), Probing(),
+    )  # fmt: skip
+    assert f.probe and sign in f.signs
+
+
+def test_attempts_outside_the_window_or_without_a_block_are_not_probes() -> None:
+    late = find_probe(
+        fingerprint(BLOCKED_TEXT), Verdict.BLOCK, "en", 0, [_attempt(BLOCKED_TEXT, 0)],
+        T0 + timedelta(minutes=61), Probing(window_minutes=60),
+    )  # fmt: skip
+    assert not late.probe
+    none = find_probe(
+        fingerprint(BLOCKED_TEXT), Verdict.BLOCK, "en", 0,
+        [_attempt(BLOCKED_TEXT, 0, Verdict.ALLOW)], T0 + timedelta(minutes=1), Probing(),
+    )  # fmt: skip
+    assert not none.probe
+
+
+def test_unrelated_attempt_in_another_language_is_a_probe_only_if_blocked() -> None:
+    recent = [_attempt(BLOCKED_TEXT, 0)]
+    at = T0 + timedelta(minutes=1)
+    other = fingerprint("un faro al amanecer sobre el mar")
+    assert not find_probe(other, Verdict.ALLOW, "es", 0, recent, at, Probing()).probe
+    assert find_probe(other, Verdict.BLOCK, "es", 0, recent, at, Probing()).probe
+
+
+# --- the ladder --------------------------------------------------------------------------
+def _blocks(*minutes: float) -> dict[str, list[datetime]]:
+    return {"sexual_minors": [T0 + timedelta(minutes=m) for m in minutes]}
+
+
+def test_default_ladder_warn_cooldown_suspend() -> None:
+    st = AccountState(id="a")
+    ev = Events(blocked_category="sexual_minors")
+    first = escalate(st, ev, _blocks(0), RULES.escalation, T0)
+    assert first.action is AccountAction.WARN and not first.report
+    assert first.until == T0 + timedelta(hours=24)
+    st = AccountState(id="a", action=AccountAction.WARN, action_until=first.until)
+    at2 = T0 + timedelta(hours=2)
+    second = escalate(st, ev, _blocks(0, 120), RULES.escalation, at2)
+    assert second.action is AccountAction.COOLDOWN and second.until == at2 + timedelta(hours=1)
+    st = AccountState(id="a", action=AccountAction.COOLDOWN, action_until=second.until)
+    at3 = T0 + timedelta(hours=5)
+    third = escalate(st, ev, _blocks(0, 120, 300), RULES.escalation, at3)
+    assert third.action is AccountAction.SUSPEND and third.report and third.until is None
+
+
+def test_second_block_after_a_day_is_only_a_warning() -> None:
+    at = T0 + timedelta(hours=25)
+    esc = escalate(
+        AccountState(id="a"), Events(blocked_category="sexual_minors"),
+        _blocks(0, 25 * 60), RULES.escalation, at,
+    )  # fmt: skip
+    assert esc.action is AccountAction.WARN
+
+
+def test_probing_steps_up_and_coded_abuse_suspends_with_report() -> None:
+    st = AccountState(id="a")
+    assert escalate(st, Events(probing=True), {}, RULES.escalation, T0).action is (
+        AccountAction.STEP_UP
+    )
+    coded = escalate(st, Events(coded_abuse=True), {}, RULES.escalation, T0)
+    assert coded.action is AccountAction.SUSPEND and coded.report
+
+
+def test_a_milder_rung_never_lowers_the_action_in_force() -> None:
+    st = AccountState(id="a", action=AccountAction.STEP_UP, action_since=T0)
+    esc = escalate(st, Events(blocked_category="sexual_minors"), _blocks(0), RULES.escalation, T0)
+    assert esc.action is AccountAction.STEP_UP
+
+
+def test_timed_actions_lapse() -> None:
+    st = AccountState(id="a", action=AccountAction.COOLDOWN, action_until=T0 + timedelta(hours=1))
+    assert st.action_in_force(T0) is AccountAction.COOLDOWN
+    assert st.action_in_force(T0 + timedelta(hours=1)) is AccountAction.NONE
+
+
+def test_risk_decays_by_half_life_and_combines() -> None:
+    st = AccountState(id="a").with_risk(T0, 24, 0.5)
+    assert st.risk == pytest.approx(0.5)
+    assert st.risk_at_time(T0 + timedelta(hours=24), 24) == pytest.approx(0.25)
+    again = st.with_risk(T0, 24, 0.5)
+    assert again.risk == pytest.approx(0.75)
+
+
+# --- tiers and policy --------------------------------------------------------------------
+def test_tier_order_and_minor() -> None:
+    assert meets(AgeTier.VERIFIED_ADULT, AgeTier.ESTIMATED)
+    assert not meets(AgeTier.SELF_DECLARED, AgeTier.VERIFIED_ADULT)
+    assert meets(AgeTier.MINOR, AgeTier.UNKNOWN)
+    assert not meets(AgeTier.MINOR, AgeTier.SELF_DECLARED)
+
+
+def test_default_policy_has_the_issue_defaults() -> None:
+    acc = Policy.load().accounts
+    aa = acc.age_assurance
+    assert aa.minimum_tier("edit_real_person", None) is AgeTier.VERIFIED_ADULT
+    assert aa.minimum_tier("text_to_image", None) is AgeTier.UNKNOWN
+    assert aa.minimum_age("ES") == 16
+    assert [r.action for r in acc.escalation] == [
+        AccountAction.WARN, AccountAction.COOLDOWN, AccountAction.STEP_UP,
+        AccountAction.SUSPEND, AccountAction.SUSPEND,
+    ]  # fmt: skip
+    assert acc.risk.band(0.0) is None and acc.risk.band(0.7).name == "high"
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        "escalation: [{when: blocks, action: warn}]",  # warn needs a duration
+        "escalation: [{when: sometimes, action: suspend}]",
+        "age_assurance: {jurisdictions: {spain: {minimum_generation_age: 16}}}",
+        "age_assurance: {step_up_requires: unknown}",
+        "risk: {bands: [{name: x, min_risk: 0.2, thresholds: {block: 0.3, review: 0.5}}]}",
+        "surprise: 1",
+    ],
+)
+def test_invalid_accounts_sections_are_refused(tmp_path, section: str) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "p.yaml"
+    f.write_text("accounts:\n  " + section + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError):
+        Policy.load(f)
+
+
+def test_platform_can_demand_verified_adult_per_jurisdiction(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "p.yaml"
+    f.write_text(
+        "accounts:\n  age_assurance:\n    jurisdictions:\n"
+        "      GB: {features: {image_of_person: verified_adult}, minimum_generation_age: 18}\n",
+        encoding="utf-8",
+    )
+    aa = Policy.load(f).accounts.age_assurance
+    assert aa.minimum_tier("image_of_person", "GB") is AgeTier.VERIFIED_ADULT
+    assert aa.minimum_tier("image_of_person", "FR") is AgeTier.UNKNOWN
+    assert aa.minimum_age("GB") == 18 and aa.minimum_age(None) == 16
