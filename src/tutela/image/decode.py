@@ -18,6 +18,7 @@ generator's output, a file on disk) and image decoders are a classic attack surf
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
@@ -48,6 +49,7 @@ _DECODER_ERRORS = (
     ZeroDivisionError,
     OverflowError,
     MemoryError,
+    struct.error,
     Image.DecompressionBombError,
 )
 
@@ -120,10 +122,13 @@ def decode_image(
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
     if isinstance(exc, MemoryError):
         return "the decoder ran out of memory"
-    return text or type(exc).__name__
+    text = str(exc).strip()
+    if text.startswith("cannot identify image file"):
+        # Pillow appends the repr of our in-memory buffer: useless to a caller.
+        return "not a readable file of this type"
+    return text[:200] or type(exc).__name__
 
 
 def _decode(data: bytes, fmt: ImageFormat, max_pixels: int) -> DecodedImage:
