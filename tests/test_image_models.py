@@ -67,3 +67,21 @@ def test_age_search_on_its_own_finds_the_astronaut() -> None:
     ages = [s.evidence["age"] for s in signals if s.kind == "face_age"]
     assert len(ages) == 1 and 20 <= ages[0] <= 60, ages
     assert signals[0].evidence["found_by"] == "search"
+
+
+def test_guard_edit_flow_with_the_real_models(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The astronaut photo has a real adult face: a sexualising edit instruction is blocked
+    as sexualised_real_person, an ordinary one is allowed."""
+    from imagesamples import encode
+    from tutela import Guard
+
+    guard = Guard.open(data_dir=tmp_path / "data")
+    photo = encode(sample("astronaut"), "JPEG", quality=92)
+    blocked = guard.check_edit("undress her", photo, "acct-edit")
+    assert blocked.verdict is Verdict.BLOCK
+    assert "sexualised_real_person" in blocked.categories
+    assert "sexual_minors" not in blocked.categories
+    allowed = guard.check_edit("add a party hat", photo, "acct-edit")
+    assert allowed.verdict is Verdict.ALLOW, allowed.reasons
+    output = guard.check_output(photo, prompt="an astronaut portrait")
+    assert output.allowed

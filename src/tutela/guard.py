@@ -149,8 +149,7 @@ class Guard:
         from tutela.hashes.repository import BankRepository
         from tutela.image.factory import build_inspector
 
-        matcher = BankMatcher(BankRepository(self.store))
-        return build_inspector(self.settings, lambda pdq: matcher.match(pdq).signals())
+        return build_inspector(self.settings, BankMatcher(BankRepository(self.store)))
 
     def check_output(
         self,

@@ -12,8 +12,9 @@ detector that raises becomes a ``detector_error`` signal, never a silent "nothin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from PIL import Image
 
@@ -26,8 +27,17 @@ from tutela.image.pdq import PdqResult, hash_image
 ImageInput = bytes | bytearray | memoryview | Image.Image
 """An image as the flows accept it: encoded bytes (decoded safely) or a PIL image."""
 
-HashMatcher = Callable[[PdqResult], Sequence[Signal]]
-"""Matches an image's PDQ hashes against the banks; returns ``hash_match`` signals."""
+
+
+class _MatchResult(Protocol):
+    def signals(self) -> list[Signal]: ...
+
+
+class HashMatcher(Protocol):
+    """Matches an image's PDQ hashes against the banks (:class:`tutela.hashes.matcher.
+    BankMatcher`); the result's ``signals()`` are ``hash_match`` & co. for the policy."""
+
+    def match(self, image_hashes: PdqResult) -> _MatchResult: ...
 
 
 @dataclass(slots=True)
@@ -77,6 +87,11 @@ class ImageInspector:
     def warm_up(self) -> None:
         """Load every model now, so the first request does not pay for it."""
         self.runner.warm_up()
+
+    def use_detectors(self, detectors: Sequence[ImageDetector]) -> None:
+        """Replace the detectors (a platform's own, or recorded ones in tests)."""
+        old, self.runner = self.runner, DetectorRunner(detectors, timeout_s=self.runner.timeout_s)
+        old.close()
 
     def load(self, image: ImageInput) -> DecodedImage:
         """``image`` as a :class:`DecodedImage`: bytes are decoded under the limits, a PIL
@@ -137,7 +152,7 @@ class ImageInspector:
         """Bank matches (the matcher reports hashes too weak to match); a matcher failure
         (database down ...) is a failed detector."""
         try:
-            return list(self.matcher(pdq)) if self.matcher else []
+            return self.matcher.match(pdq).signals() if self.matcher else []
         except Exception as exc:  # a matcher that cannot answer must not mean "no match"
             return [
                 Signal(
