@@ -10,7 +10,9 @@ from tutela.errors import ConfigError
 app = typer.Typer(help="Manage the database (migrations, retention).", no_args_is_help=True)
 
 
-def open_store(ctx: typer.Context, *, upgrade: bool = False):  # type: ignore[no-untyped-def]
+def open_store(  # type: ignore[no-untyped-def]
+    ctx: typer.Context, *, upgrade: bool = False, require_current: bool = True
+):
     """The Store for the global options; migrated when ``upgrade``, else required current.
 
     Commands other than ``db upgrade`` and ``serve`` never change a PostgreSQL schema on
@@ -24,7 +26,11 @@ def open_store(ctx: typer.Context, *, upgrade: bool = False):  # type: ignore[no
         store = Store.open(settings.effective_database_url)
         if upgrade:
             store.upgrade()
-        elif store.dialect != "sqlite" and not store.run(lambda: migrate.is_current(store.engine)):
+        elif (
+            require_current
+            and store.dialect != "sqlite"
+            and not store.run(lambda: migrate.is_current(store.engine))
+        ):
             raise ConfigError("the database schema is not current: run 'tutela db upgrade'")
     return store
 
@@ -35,7 +41,7 @@ def upgrade(ctx: typer.Context) -> None:
 
     Safe to run from several processes at once and when nothing is pending.
     """
-    store = open_store(ctx)
+    store = open_store(ctx, require_current=False)
     with cli_errors():
         heads = store.upgrade()
     url = store.engine.url.render_as_string(hide_password=True)
