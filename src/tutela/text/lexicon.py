@@ -38,6 +38,8 @@ TIER_SCORES: dict[str, dict[str, float]] = {
 }
 _LIST_KEYS = ("stopwords", "age_units", "age_prefixes", "grade_words")
 _SEP = re.compile(r"[-'`]+")
+#: Squeezed spellings shorter than this are ordinary words (``as`` is not ``ass``).
+_MIN_SQUEEZED = 4
 
 
 class _LexiconLoader(yaml.SafeLoader):
@@ -79,15 +81,16 @@ class LexiconIndex:
     age_unit_phrases: frozenset[str] = frozenset()
     age_prefixes: frozenset[str] = frozenset()
     grade_words: frozenset[str] = frozenset()
+    vocabulary: frozenset[str] = frozenset()  # every word any lexicon entry or list uses
 
     def is_word(self, text: str) -> bool:
-        """Whether ``text`` is a lexicon word, an age unit or a number word."""
-        return (
-            text in self.words
-            or text in self.age_unit_phrases
-            or text in self.numbers
-            or text in self.phrase_starts
-        )
+        """Whether ``text`` is a word the lexicons know (in any entry, phrase or word list).
+
+        The token layer asks this to choose between readings of an obfuscated word
+        (``1!p$71ck``: ``iipstick`` or ``lipstick``), so it covers the words inside phrases and
+        the function words too, not only the words that carry a signal.
+        """
+        return text in self.vocabulary or self.lookup_word(text) is not None
 
     def lookup_word(self, text: str) -> list[Entry] | None:
         hit = self.words.get(text)
@@ -144,8 +147,14 @@ def load_index(paths: Iterable[Path] | None = None) -> LexiconIndex:
     idx.prefix_lengths = tuple(sorted({len(k) for k in idx.prefixes}, reverse=True))
     for word, entries in idx.words.items():
         sq = _squeeze(word)
-        if sq != word:
+        if sq != word and len(sq) >= _MIN_SQUEEZED:
             idx.squeezed.setdefault(sq, []).extend(entries)
+    vocab: set[str] = set(idx.words) | set(idx.numbers) | grade | prefixes
+    for phrase in (*idx.phrases, *units):
+        vocab.update(phrase.split())
+    for words in idx.stopwords.values():
+        vocab.update(words)
+    idx.vocabulary = frozenset(vocab)
     return idx
 
 

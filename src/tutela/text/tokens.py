@@ -115,16 +115,24 @@ def tokenise(base: str, is_word: Callable[[str], bool]) -> tuple[list[Token], li
     lexicon word, so ``3d`` or ``t-shirt`` are not taken for obfuscation.
     """
     raws = [(m.group(), m.start(), m.end()) for m in _RAW.finditer(base)]
-    raws = _merge_spaced(raws, base)
+    raws = _merge_spaced(raws, base, is_word)
     tokens: list[Token] = []
     extras: list[Token] = []
     for raw, start, end in raws:
         if _INNER_SEP.search(raw) is None:
             tokens.extend(_read_word(raw, start, end, is_word))
             continue
+        pieces = _INNER_SEP.split(raw)
+        if len(pieces) >= 3 and all(len(p) == 1 for p in pieces):
+            # n.u.d.e, n_u_d_e: one word written letter by letter; read it as one token so
+            # that phrases over it still match (``r*e*m*o*v*e her clothes``)
+            for tok in _read_word("".join(pieces), start, end, is_word):
+                tok.edit = tok.edit if tok.edit == LEET else SEPARATOR
+                tokens.append(tok)
+            continue
         pos = start
         parts: list[Token] = []
-        for piece in _INNER_SEP.split(raw):
+        for piece in pieces:
             p_start = base.index(piece, pos)
             pos = p_start + len(piece)
             parts.extend(_read_word(piece, p_start, pos, is_word))
@@ -136,8 +144,14 @@ def tokenise(base: str, is_word: Callable[[str], bool]) -> tuple[list[Token], li
     return tokens, extras
 
 
-def _merge_spaced(raws: list[tuple[str, int, int]], base: str) -> list[tuple[str, int, int]]:
-    """Join runs of three or more single characters: ``n u d e`` -> ``nude``."""
+def _merge_spaced(
+    raws: list[tuple[str, int, int]], base: str, is_word: Callable[[str], bool]
+) -> list[tuple[str, int, int]]:
+    """Join runs of three or more single characters: ``n u d e`` -> ``nude``.
+
+    A one-letter word next to the run (``a n u d e``, ``f o r a``) is split off again when
+    the run reads as a word without it and not with it.
+    """
     out: list[tuple[str, int, int]] = []
     i, n = 0, len(raws)
     while i < n:
@@ -149,13 +163,27 @@ def _merge_spaced(raws: list[tuple[str, int, int]], base: str) -> list[tuple[str
         ):
             j += 1
         if j - i >= 3:
-            text = "".join(r[0] for r in raws[i:j])
-            out.append((SPACED_MARK + text, raws[i][1], raws[j - 1][2]))
+            lo, hi = _trim_run("".join(r[0] for r in raws[i:j]), is_word)
+            out.extend(raws[i : i + lo])
+            text = "".join(r[0] for r in raws[i + lo : j - hi])
+            out.append((SPACED_MARK + text, raws[i + lo][1], raws[j - hi - 1][2]))
+            out.extend(raws[j - hi : j])
             i = j
         else:
             out.append(raws[i])
             i += 1
     return out
+
+
+def _trim_run(text: str, is_word: Callable[[str], bool]) -> tuple[int, int]:
+    """How many single letters to split off the start and end of a spaced-out run."""
+    if len(text) < 4 or is_word(text):
+        return 0, 0
+    for lo, hi in ((1, 0), (0, 1), (1, 1)):
+        core = text[lo : len(text) - hi]
+        if len(core) >= 3 and is_word(core):
+            return lo, hi
+    return 0, 0
 
 
 def _squeezed(word: str) -> list[str]:
@@ -181,29 +209,52 @@ def _read_word(raw: str, start: int, end: int, is_word: Callable[[str], bool]) -
     if word.isdigit():
         return [Token(word, start, end, number=int(word[:3]))]
     if word.isalpha():
-        return [_repeats(word, start, end)]
-    m = _DIGITS_WORD.match(word)
+        return [_repeats(word, start, end, is_word)]
+    primary = word.translate(LEET_PRIMARY)
+    second = word.translate(LEET_SECOND)
+    leet_word = primary.isalpha() and (_known(primary, is_word) or _known(second, is_word))
+    m = None if leet_word else _DIGITS_WORD.match(word)
     if m:
         digits, rest = m.groups()
         if rest in ORDINAL_SUFFIXES:
             return [Token(digits + "th", start, end, number=int(digits), ordinal=True)]
-        if is_word(rest) or is_word(_RUN2.sub(r"\1", rest)):
+        if _known(rest, is_word):
             cut = start + len(digits)
-            return [Token(digits, start, cut, number=int(digits)), _repeats(rest, cut, end)]
-    primary = word.translate(LEET_PRIMARY)
+            return [
+                Token(digits, start, cut, number=int(digits)),
+                _repeats(rest, cut, end, is_word),
+            ]
     if not primary.isalpha():  # e.g. a version string or code: keep as written
         return [Token(word, start, end)]
-    second = word.translate(LEET_SECOND)
-    tok = _repeats(primary, start, end)
+    if not _known(primary, is_word) and _known(second, is_word):
+        primary, second = second, primary
+    tok = _repeats(primary, start, end, is_word)
     alts = [a for a in (second, *_squeezed(second)) if a != tok.text and a not in tok.alts]
     tok.alts = (*tok.alts, *alts)
     tok.edit = LEET
     return [tok]
 
 
-def _repeats(word: str, start: int, end: int) -> Token:
-    """Collapse runs of three or more letters to two; keep the one-letter reading as alt."""
+def _known(word: str, is_word: Callable[[str], bool]) -> bool:
+    """``word`` or its squeezed spelling is a lexicon word."""
+    return is_word(word) or is_word(_RUN2.sub(r"\1", word))
+
+
+def _repeats(word: str, start: int, end: int, is_word: Callable[[str], bool]) -> Token:
+    """Undo repeated letters: runs of three or more become two, or one where that is a word.
+
+    ``nuuuude`` reads as ``nude``, ``cakkkke`` as ``cake``, ``kidds`` as ``kids``; the other
+    readings stay as alternatives. Ordinary double letters (``ball``) are left alone.
+    """
     if _RUN3.search(word):
         two = _RUN3.sub(r"\1\1", word)
-        return Token(two, start, end, tuple(_squeezed(two)), edit=REPEAT)
-    return Token(word, start, end, tuple(_squeezed(word)))
+        one = _RUN2.sub(r"\1", two)
+        if is_word(two) or not is_word(one):
+            return Token(two, start, end, (one,) if one != two else (), edit=REPEAT)
+        return Token(one, start, end, (two,), edit=REPEAT)
+    one = _RUN2.sub(r"\1", word)
+    if one == word:
+        return Token(word, start, end)
+    if not is_word(word) and is_word(one):
+        return Token(one, start, end, (word,), edit=REPEAT)
+    return Token(word, start, end, (one,))

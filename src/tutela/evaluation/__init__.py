@@ -1,0 +1,1 @@
+"""Evaluation: labelled corpora, obfuscated variants, and the measures the targets are set in."""
