@@ -7,9 +7,9 @@ import time
 from collections.abc import Sequence
 
 import pytest
+from image_records import RecordedFaces, RecordedNudeNet
 from PIL import Image
 
-from image_records import RecordedFaces, RecordedNudeNet
 from tutela.decision import Signal, Verdict
 from tutela.image.age import FaceAgeDetector, signals_from_faces
 from tutela.image.detectors import DETECTOR_ERROR, DetectorRunner, ImageDetector

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from image_records import RecordedFaces, RecordedNudeNet
 from imagesamples import drawn, encode, sample
+from PIL import Image
+
 from tutela import Guard
 from tutela.decision import CheckKind, Signal, Verdict
 from tutela.errors import ImageError, PromptError

@@ -11,8 +11,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from imagesamples import sample
+
 from tutela.decision import Verdict
 from tutela.image.age import FaceAgeDetector
 from tutela.image.detectors import DetectorRunner
@@ -73,6 +73,7 @@ def test_guard_edit_flow_with_the_real_models(tmp_path) -> None:  # type: ignore
     """The astronaut photo has a real adult face: a sexualising edit instruction is blocked
     as sexualised_real_person, an ordinary one is allowed."""
     from imagesamples import encode
+
     from tutela import Guard
 
     guard = Guard.open(data_dir=tmp_path / "data")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from image_records import RecordedFaces, RecordedNudeNet, scenarios
 from PIL import Image, ImageDraw
 
-from image_records import RecordedFaces, RecordedNudeNet, scenarios
 from tutela.image.age import FaceAgeDetector
 from tutela.image.detectors import DetectorRunner
 from tutela.image.nudity import NudityDetector
