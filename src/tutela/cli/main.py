@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tutela.cli import banks, config, db, keys, policy, prompt, serve
+from tutela.cli import banks, config, db, image, keys, policy, prompt, serve
 from tutela.cli.common import state
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("serve")(serve.serve)
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(banks.app, name="banks")
+app.add_typer(image.app, name="image")
 
 
 @app.callback()
