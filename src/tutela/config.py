@@ -94,6 +94,16 @@ class Settings(BaseSettings):
         default_factory=dict, description="Reported-evidence hold per jurisdiction, e.g. {US: 365}"
     )
     report_platform_name: str = Field("Tutela", description="Platform name in reports")
+    c2pa_cert: Path | None = Field(
+        None, description="PEM chain (leaf first) for C2PA signing (default: data_dir/c2pa)"
+    )
+    c2pa_key: Path | None = Field(None, description="ES256 PEM private key for c2pa_cert")
+    c2pa_trust_anchors: Path | None = Field(
+        None, description="PEM roots a trace trusts for C2PA manifests (default: the dev root)"
+    )
+    watermark_seed: SecretStr | None = Field(
+        None, description="Secret that chooses the watermark pattern (set one in production)"
+    )
     ncmec_url: str | None = Field(
         None, description="CyberTipline API base URL; NCMEC reporting is off unless set"
     )

@@ -107,13 +107,15 @@ class GenerationRepository:
         decision_id: str | None = None,
         external_ref: str | None = None,
         generation_id: str | None = None,
+        watermark_key: int | None = None,
         at: datetime | None = None,
     ) -> Generation:
-        """Record a generation with a fresh random watermark key (retried on a collision)."""
+        """Record a generation. Without ``watermark_key`` a fresh random one is drawn (and
+        redrawn on the astronomically rare collision); with one, a collision raises."""
         for _ in range(8):
             values = {
                 "id": generation_id or new_generation_id(),
-                "watermark_key": new_key(),
+                "watermark_key": watermark_key or new_key(),
                 "account": account,
                 "created_at": at or datetime.now(UTC),
                 "prompt_sha256": prompt_sha256,
@@ -126,7 +128,7 @@ class GenerationRepository:
                 with self.store.transaction() as s:
                     s.execute(insert(GenerationRow).values(**values))
             except IntegrityError:
-                if generation_id is not None:
+                if generation_id is not None or watermark_key is not None:
                     raise
                 continue
             return self.get(values["id"])  # type: ignore[return-value]
