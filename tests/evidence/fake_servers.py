@@ -208,8 +208,13 @@ class NcmecHandler(_Base):
         data = fields["file"].get_payload(decode=True)
         file_id = uuid.uuid4().hex
         rep["files"][file_id] = {"bytes": data, "details": None}
-        self._response(0, "Success", report_id=None, file_id=file_id,
-                       md5=hashlib.md5(data, usedforsecurity=False).hexdigest())  # fmt: skip
+        self._response(
+            0,
+            "Success",
+            report_id=None,
+            file_id=file_id,
+            md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        )
 
     def _fileinfo(self, body: bytes, ctype: str) -> None:
         doc = self._xml(body, ctype, "fileDetails")
@@ -237,12 +242,22 @@ class NcmecHandler(_Base):
             return self._response(0, "Success", report_id=report_id)
         rep["state"] = "finished"
         files = "".join(f"<fileId>{fid}</fileId>" for fid in rep["files"])
-        xml = (f"<reportDoneResponse><responseCode>0</responseCode><reportId>{report_id}"
-               f"</reportId><files>{files}</files></reportDoneResponse>")  # fmt: skip
+        xml = (
+            f"<reportDoneResponse><responseCode>0</responseCode><reportId>{report_id}"
+            f"</reportId><files>{files}</files></reportDoneResponse>"
+        )
         self._send(200, xml.encode(), "text/xml; charset=utf-8")
 
-    def _response(self, code: int, text: str, *, status: int = 200, report_id: int | None = None,
-                  file_id: str | None = None, md5: str | None = None) -> None:  # fmt: skip
+    def _response(
+        self,
+        code: int,
+        text: str,
+        *,
+        status: int = 200,
+        report_id: int | None = None,
+        file_id: str | None = None,
+        md5: str | None = None,
+    ) -> None:
         root = ET.Element("reportResponse")
         ET.SubElement(root, "responseCode").text = str(code)
         ET.SubElement(root, "responseDescription").text = text

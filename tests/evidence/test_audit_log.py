@@ -36,14 +36,16 @@ def _fill(ev: Evidence, n: int = 10) -> None:
 
 def _set(ev: Evidence, seq: int, column: str, value: object) -> None:
     with ev.store.engine.begin() as conn:
-        conn.execute(text(f"UPDATE audit_log SET {column} = :v WHERE seq = :s"),
-                     {"v": value, "s": seq})  # fmt: skip
+        conn.execute(
+            text(f"UPDATE audit_log SET {column} = :v WHERE seq = :s"), {"v": value, "s": seq}
+        )
 
 
 def _get(ev: Evidence, seq: int, column: str) -> object:
     with ev.store.engine.connect() as conn:
-        return conn.execute(text(f"SELECT {column} FROM audit_log WHERE seq = :s"),
-                            {"s": seq}).scalar_one()  # fmt: skip
+        return conn.execute(
+            text(f"SELECT {column} FROM audit_log WHERE seq = :s"), {"s": seq}
+        ).scalar_one()
 
 
 def test_a_fresh_log_verifies_and_checkpoints_at_the_interval(evidence: Evidence) -> None:
@@ -78,8 +80,9 @@ def test_verify_names_the_entry_for_every_single_changed_byte(evidence: Evidence
     assert evidence.log.verify().ok
 
 
-@pytest.mark.parametrize(("column", "value"), [("kind", "admin"), ("subject", "dec-x"),
-                                               ("actor", "mallory")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("column", "value"), [("kind", "admin"), ("subject", "dec-x"), ("actor", "mallory")]
+)
 def test_verify_catches_edited_index_columns(evidence: Evidence, column: str, value: str) -> None:
     _fill(evidence, 6)
     _set(evidence, 3, column, value)
@@ -111,8 +114,10 @@ def test_truncation_below_a_checkpoint_and_bad_signatures(evidence: Evidence) ->
     _fill(evidence, 10)
     with evidence.store.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq >= 6"))
-        conn.execute(text("UPDATE audit_checkpoint SET signature = :z WHERE tree_size = 4"),
-                     {"z": b"\x00" * 64})  # fmt: skip
+        conn.execute(
+            text("UPDATE audit_checkpoint SET signature = :z WHERE tree_size = 4"),
+            {"z": b"\x00" * 64},
+        )
     problems = evidence.log.verify().problems
     assert any("checkpoint 8: the log has only 6" in p for p in problems)
     assert any("checkpoint 4: bad signature" in p for p in problems)
@@ -141,9 +146,12 @@ def test_consistency_proofs_between_checkpoints(evidence: Evidence) -> None:
     _fill(evidence, 9)
     p = evidence.log.consistency_proof(4, 9)
     assert merkle.verify_consistency(
-        4, 9, bytes.fromhex(p["old_root"]), bytes.fromhex(p["new_root"]),
+        4,
+        9,
+        bytes.fromhex(p["old_root"]),
+        bytes.fromhex(p["new_root"]),
         [bytes.fromhex(h) for h in p["proof"]],
-    )  # fmt: skip
+    )
 
 
 def test_the_guard_logs_every_decision_and_preserves_blocked_minor_prompts(tmp_path) -> None:  # type: ignore[no-untyped-def]

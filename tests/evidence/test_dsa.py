@@ -37,12 +37,16 @@ def _populate(ev: Evidence) -> list[Decision]:
         for kind in CheckKind:
             for action in (AccountAction.NONE, AccountAction.SUSPEND):
                 d = Decision(
-                    verdict=Verdict.BLOCK, categories=cat,
+                    verdict=Verdict.BLOCK,
+                    categories=cat,
                     reasons=[f"matched 'secretterm{i}' for {PERSONAL}"],
                     signals=[Signal("lexicon", "sexual", 0.9, {"terms": [f"secretterm{i}"]})],
-                    kind=kind, account=PERSONAL, account_action=action, language="en",
+                    kind=kind,
+                    account=PERSONAL,
+                    account_action=action,
+                    language="en",
                     created_at=at,
-                )  # fmt: skip
+                )
                 ev.log.record_decision(d)
                 made.append(d)
                 i += 1

@@ -9,8 +9,16 @@ import pytest
 from tutela.evidence import merkle
 
 # The leaf inputs and roots used by the Certificate Transparency reference implementations.
-CT_INPUTS = [b"", b"\x00", b"\x10", b"\x20\x21", b"\x30\x31", b"\x40\x41\x42\x43",
-             bytes(range(0x50, 0x58)), bytes(range(0x60, 0x70))]  # fmt: skip
+CT_INPUTS = [
+    b"",
+    b"\x00",
+    b"\x10",
+    b"\x20\x21",
+    b"\x30\x31",
+    b"\x40\x41\x42\x43",
+    bytes(range(0x50, 0x58)),
+    bytes(range(0x60, 0x70)),
+]
 CT_ROOTS = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",

@@ -28,9 +28,38 @@ from tutela.errors import TutelaError
 from tutela.evidence.history import Case, cases
 from tutela.evidence.log import AuditLog
 
-EEA = ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
-       "IE", "IS", "IT", "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE",
-       "SI", "SK")  # fmt: skip
+EEA = (
+    "AT",
+    "BE",
+    "BG",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "EE",
+    "ES",
+    "FI",
+    "FR",
+    "GR",
+    "HR",
+    "HU",
+    "IE",
+    "IS",
+    "IT",
+    "LI",
+    "LT",
+    "LU",
+    "LV",
+    "MT",
+    "NL",
+    "NO",
+    "PL",
+    "PT",
+    "RO",
+    "SE",
+    "SI",
+    "SK",
+)
 BATCH_MAX = 100
 
 
@@ -158,9 +187,12 @@ def statement(case: Case, *, territorial_scope: Iterable[str] = EEA) -> dict[str
 
 
 def _facts(kind: CheckKind, category: str | None, case: Case) -> str:
-    what = {CheckKind.PROMPT: "an image generation request", CheckKind.EDIT: "an image edit "
-            "request", CheckKind.OUTPUT: "a generated image", CheckKind.UPLOAD: "an uploaded "
-            "image"}[kind]  # fmt: skip
+    what = {
+        CheckKind.PROMPT: "an image generation request",
+        CheckKind.EDIT: "an image edit request",
+        CheckKind.OUTPUT: "a generated image",
+        CheckKind.UPLOAD: "an uploaded image",
+    }[kind]
     found = category.replace("_", " ") if category else "a safety restriction"
     facts = f"Automated checks of {what} found: {found}. The content was blocked."
     if case.manual:
@@ -172,16 +204,21 @@ def _day(at: datetime) -> str:
     return date(at.year, at.month, at.day).isoformat()
 
 
-def restrictions(log: AuditLog, since: datetime | None = None,
-                 until: datetime | None = None) -> Iterator[Case]:  # fmt: skip
+def restrictions(
+    log: AuditLog, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[Case]:
     """Blocked decisions in the period that no reviewer overturned."""
     for case in cases(log, since, until):
         if case.verdict == "block" and not case.overturned:
             yield case
 
 
-def export(log: AuditLog, since: datetime | None = None, until: datetime | None = None,
-           territorial_scope: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+def export(
+    log: AuditLog,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    territorial_scope: Iterable[str] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Every statement for the period, in log order."""
     scope = list(territorial_scope or EEA)
     for case in restrictions(log, since, until):

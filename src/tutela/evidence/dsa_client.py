@@ -22,8 +22,14 @@ from tutela.evidence.log import AuditLog, EntryKind
 class DsaClient:
     """Submit statements of reasons; raises :class:`ReportRejected` on any refusal."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         if not base_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
             raise ConfigError("dsa_api_url must be https:// (plain http only to localhost)")
         self._http = httpx.Client(
@@ -61,8 +67,7 @@ class DsaClient:
             )
         return list(r.json().get("statements", []))
 
-    def submit_all(self, statements: Iterable[dict[str, Any]], *, log: AuditLog,
-                   actor: str) -> int:  # fmt: skip
+    def submit_all(self, statements: Iterable[dict[str, Any]], *, log: AuditLog, actor: str) -> int:
         """Send everything in batches, logging each accepted batch; returns how many went."""
         sent = 0
         for batch in dsa.batches(statements):

@@ -13,8 +13,14 @@ from tutela.errors import TutelaError
 class ReportRejected(TutelaError):
     """The reporting service answered, and said no."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 body: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        body: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

@@ -88,11 +88,24 @@ class EvidenceItem:
     @classmethod
     def from_row(cls, r: EvidenceItemRow) -> EvidenceItem:
         return cls(
-            r.id, r.decision_id, r.account, r.category, r.content_kind, r.media_type, r.size,
-            r.sha256, r.md5, r.key_id, dict(r.meta or {}), utc(r.created_at),
-            utc(r.reported_at) if r.reported_at else None, r.jurisdiction, utc(r.hold_until),
-            bool(r.legal_hold), utc(r.purged_at) if r.purged_at else None,
-        )  # fmt: skip
+            r.id,
+            r.decision_id,
+            r.account,
+            r.category,
+            r.content_kind,
+            r.media_type,
+            r.size,
+            r.sha256,
+            r.md5,
+            r.key_id,
+            dict(r.meta or {}),
+            utc(r.created_at),
+            utc(r.reported_at) if r.reported_at else None,
+            r.jurisdiction,
+            utc(r.hold_until),
+            bool(r.legal_hold),
+            utc(r.purged_at) if r.purged_at else None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -212,23 +225,44 @@ class EvidenceVault:
         key_id, wrapped = self.keys.wrap(data_key, aad)
         at = now()
         row = EvidenceItemRow(
-            id=item_id, decision_id=decision_id, account=account, category=category,
-            content_kind=content_kind, media_type=media_type, size=len(content), sha256=sha256,
-            md5=hashlib.md5(content, usedforsecurity=False).hexdigest(), nonce=nonce,
-            ciphertext=ciphertext, wrapped_key=wrapped, key_id=key_id, meta=dict(meta or {}),
-            created_at=at, reported_at=None, jurisdiction=None,
-            hold_until=at + timedelta(days=self.hold.unreported_days), legal_hold=False,
+            id=item_id,
+            decision_id=decision_id,
+            account=account,
+            category=category,
+            content_kind=content_kind,
+            media_type=media_type,
+            size=len(content),
+            sha256=sha256,
+            md5=hashlib.md5(content, usedforsecurity=False).hexdigest(),
+            nonce=nonce,
+            ciphertext=ciphertext,
+            wrapped_key=wrapped,
+            key_id=key_id,
+            meta=dict(meta or {}),
+            created_at=at,
+            reported_at=None,
+            jurisdiction=None,
+            hold_until=at + timedelta(days=self.hold.unreported_days),
+            legal_hold=False,
             purged_at=None,
-        )  # fmt: skip
+        )
         with self._in(session) as s:
             s.add(row)
             s.flush()
             self.log.append(
                 EntryKind.EVIDENCE_STORE,
-                {"decision_id": decision_id, "category": category, "content_kind": content_kind,
-                 "sha256": sha256, "size": len(content), "key_id": key_id},
-                subject=item_id, actor=actor, session=s,
-            )  # fmt: skip
+                {
+                    "decision_id": decision_id,
+                    "category": category,
+                    "content_kind": content_kind,
+                    "sha256": sha256,
+                    "size": len(content),
+                    "key_id": key_id,
+                },
+                subject=item_id,
+                actor=actor,
+                session=s,
+            )
             return EvidenceItem.from_row(row)
 
     # ---- reading ---------------------------------------------------------------------------
@@ -298,10 +332,15 @@ class EvidenceVault:
             row.hold_until = max(utc(row.hold_until), at + timedelta(days=days))
             self.log.append(
                 EntryKind.EVIDENCE_REPORT,
-                {"jurisdiction": row.jurisdiction, "reference": reference,
-                 "hold_until": row.hold_until.isoformat()},
-                subject=item_id, actor=actor, session=s,
-            )  # fmt: skip
+                {
+                    "jurisdiction": row.jurisdiction,
+                    "reference": reference,
+                    "hold_until": row.hold_until.isoformat(),
+                },
+                subject=item_id,
+                actor=actor,
+                session=s,
+            )
             return EvidenceItem.from_row(row)
 
     def set_legal_hold(self, item_id: str, *, actor: str, reason: str, on: bool) -> EvidenceItem:
@@ -341,10 +380,16 @@ class EvidenceVault:
                 purged.append(row.id)
                 self.log.append(
                     EntryKind.EVIDENCE_PURGE,
-                    {"hold_until": utc(row.hold_until).isoformat(), "sha256": row.sha256,
-                     "reported": row.reported_at is not None},
-                    subject=row.id, actor=actor, at=at, session=s,
-                )  # fmt: skip
+                    {
+                        "hold_until": utc(row.hold_until).isoformat(),
+                        "sha256": row.sha256,
+                        "reported": row.reported_at is not None,
+                    },
+                    subject=row.id,
+                    actor=actor,
+                    at=at,
+                    session=s,
+                )
         return purged
 
     def rewrap(self, *, actor: str) -> int:
