@@ -29,6 +29,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "tutela.api.routes_health",
     "tutela.api.routes_prompts",
     "tutela.api.routes_decisions",
+    "tutela.api.routes_images",
 )
 """One line per area: the module's ``router`` is included in the app."""
 
