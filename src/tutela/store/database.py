@@ -61,6 +61,12 @@ class Store:
         self._auto_migrate = auto_migrate
         self._ready = not auto_migrate
         self._lock = threading.Lock()
+        # SQLite has one writer at a time; threads of one process that collide on its lock
+        # back off in sleeps of several milliseconds (the busy handler). Queuing them on a
+        # Python lock instead hands the database over the moment it is free.
+        self._write_lock: threading.RLock | None = (
+            threading.RLock() if engine.dialect.name == "sqlite" else None
+        )
         self._decisions = DecisionRepository(self.sessions)
         self._api_keys = ApiKeyRepository(self.sessions)
 
@@ -117,7 +123,11 @@ class Store:
     def transaction(self) -> Iterator[Session]:
         """A session in a transaction that commits on success and rolls back on error."""
         self.ensure_schema()
-        with unavailable_on_error(), self.sessions.begin() as session:
+        if self._write_lock is None:
+            with unavailable_on_error(), self.sessions.begin() as session:
+                yield session
+            return
+        with self._write_lock, unavailable_on_error(), self.sessions.begin() as session:
             yield session
 
     # --- health ---------------------------------------------------------------------------

@@ -1,0 +1,302 @@
+"""HTTP benchmark: Tutela's prompt check against a bare FastAPI endpoint, same run, same way.
+
+Measures requests per second and p50/p99 latency over loopback for
+
+* ``POST /v1/prompts/check`` on ``tutela serve`` (1 worker, embedded SQLite), and on
+  ``tutela serve --workers 2`` with PostgreSQL (a throw-away server from tests/pg.py);
+* the bare FastAPI endpoint of ``bare_app.py`` served by uvicorn with the same worker count,
+  the same event loop and HTTP parser (a sync handler as Tutela's, and an async one);
+
+and prints Tutela's throughput as a ratio to each baseline (target: >= 0.5).
+
+Load comes from ``wrk`` (Debian package ``wrk``) when installed, else from a small asyncio
+client in a separate process. Servers and client are pinned with ``taskset`` (default: all
+on CPU 1, so the benchmark leaves the other core alone; the ratios are what to compare).
+Tutela runs with its default settings except the per-key rate limit (off, or every request
+after the first minute's allowance would be a 429).
+
+    .venv/bin/python benchmarks/http_bench.py [--duration 10] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+PROMPTS = [
+    "a watercolour of a lighthouse at dawn",
+    "a child at a birthday party with balloons",
+    "portrait of an old fisherman, oil painting",
+    "naked child",  # a short filter test string: the block path is measured too
+    "a cat sleeping on a windowsill in the rain",
+]
+ACCOUNTS = 200
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pinned(cpus: str, cmd: list[str]) -> list[str]:
+    return ["taskset", "-c", cpus, *cmd] if cpus and shutil.which("taskset") else cmd
+
+
+def wait_ready(base: str, path: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(base + path, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not become ready")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# --- load generators -------------------------------------------------------------------------
+WRK_SCRIPT = """
+local prompts = %(prompts)s
+local n = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+%(auth)s
+request = function()
+  n = n + 1
+  local body = string.format('{"text": "%%s", "account": "acct-%%d"}',
+                             prompts[(n %% #prompts) + 1], n %% %(accounts)d)
+  return wrk.format(nil, nil, nil, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %%d, "us": %%d, "p50": %%d, "p99": %%d, "errors": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout + e.status))
+end
+"""
+
+
+def run_wrk(url: str, key: str | None, seconds: float, conns: int, cpus: str, tmp: Path) -> dict:
+    lua = tmp / "bench.lua"
+    auth = f'wrk.headers["Authorization"] = "Bearer {key}"' if key else ""
+    prompts = "{" + ", ".join(json.dumps(p) for p in PROMPTS) + "}"
+    lua.write_text(WRK_SCRIPT % {"prompts": prompts, "auth": auth, "accounts": ACCOUNTS})
+    out = subprocess.run(
+        pinned(cpus, ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "-s", str(lua), url]),
+        capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    data = json.loads(line[len("RESULT "):])
+    return {
+        "requests": data["requests"], "seconds": data["us"] / 1e6,
+        "p50_ms": data["p50"] / 1000, "p99_ms": data["p99"] / 1000, "errors": data["errors"],
+    }
+
+
+async def _py_load(host: str, port: int, path: str, key: str | None, seconds: float,
+                   conns: int) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    end = time.perf_counter() + seconds
+
+    async def one(c: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, port)
+        n = c
+        while time.perf_counter() < end:
+            n += conns
+            body = json.dumps({"text": PROMPTS[n % len(PROMPTS)], "account": f"acct-{n % 200}"})
+            head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                    + (f"Authorization: Bearer {key}\r\n" if key else "")
+                    + f"Content-Length: {len(body)}\r\n\r\n")
+            t = time.perf_counter()
+            writer.write(head.encode() + body.encode())
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t)
+            if b" 200 " not in status:
+                errors += 1
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(c) for c in range(conns)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    return {"requests": len(latencies), "seconds": elapsed, "p50_ms": pick(0.5),
+            "p99_ms": pick(0.99), "errors": errors}
+
+
+def run_load(base: str, path: str, key: str | None, seconds: float, conns: int, cpus: str,
+             tmp: Path) -> dict:
+    if shutil.which("wrk"):
+        return run_wrk(base + path, key, seconds, conns, cpus, tmp)
+    port = int(base.rsplit(":", 1)[1])
+    code = (f"import asyncio, json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import http_bench as b; print(json.dumps(asyncio.run(b._py_load("
+            f"'127.0.0.1', {port}, {path!r}, {key!r}, {seconds}, {conns}))))")
+    out = subprocess.run(pinned(cpus, [sys.executable, "-c", code]), capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+# --- servers ---------------------------------------------------------------------------------
+def start_bare(workers: int, cpus: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = tmp / f"bare-{port}.log"
+    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent),
+           "bare_app:app", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+           "--log-level", "warning", "--no-server-header", "--workers", str(workers)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(pinned(cpus, cmd), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base, "/healthz", proc, log)
+    return proc, base
+
+
+def start_tutela(workers: int, cpus: str, tmp: Path, env_extra: dict[str, str]
+                 ) -> tuple[subprocess.Popen[bytes], str, str]:
+    port = free_port()
+    data = Path(tempfile.mkdtemp(prefix="tutela-bench-", dir=tmp))
+    env = {**os.environ, "TUTELA_RATE_LIMIT_PER_MINUTE": "0", **env_extra}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    tutela = str(Path(sys.executable).with_name("tutela"))
+    subprocess.run([tutela, "--data-dir", str(data), "db", "upgrade"], env=env, check=True,
+                   capture_output=True)
+    created = subprocess.run(
+        [tutela, "--data-dir", str(data), "keys", "create", "--scope", "check", "--json"],
+        env=env, check=True, capture_output=True, text=True)
+    key = json.loads(created.stdout)["key"]
+    log = tmp / f"tutela-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            pinned(cpus, [tutela, "--data-dir", str(data), "serve", "--port", str(port),
+                          "--workers", str(workers)]),
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base, "/readyz", proc, log)
+    return proc, base, key
+
+
+def measure(name: str, base: str, path: str, key: str | None, args: argparse.Namespace,
+            tmp: Path) -> Result:
+    run_load(base, path, key, args.warmup, args.connections, args.client_cpus, tmp)
+    r = run_load(base, path, key, args.duration, args.connections, args.client_cpus, tmp)
+    result = Result(name, r["requests"], r["seconds"], r["p50_ms"], r["p99_ms"], r["errors"])
+    print(f"  {name:<34} {result.rps:9.0f} req/s   p50 {result.p50_ms:7.2f} ms   "
+          f"p99 {result.p99_ms:7.2f} ms   errors {result.errors}", flush=True)
+    return result
+
+
+def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
+             env_extra: dict[str, str]) -> dict[str, Result]:
+    print(f"{label} ({workers} worker{'s' if workers > 1 else ''})", flush=True)
+    out: dict[str, Result] = {}
+    proc, base = start_bare(workers, args.server_cpus, tmp)
+    try:
+        out["bare_sync"] = measure("bare FastAPI (def handler)", base, "/v1/prompts/check",
+                                   None, args, tmp)
+        out["bare_async"] = measure("bare FastAPI (async handler)", base,
+                                    "/async/prompts/check", None, args, tmp)
+    finally:
+        stop(proc)
+    tproc, tbase, key = start_tutela(workers, args.server_cpus, tmp, env_extra)
+    try:
+        out["tutela"] = measure("tutela POST /v1/prompts/check", tbase, "/v1/prompts/check",
+                                key, args, tmp)
+    finally:
+        stop(tproc)
+    for base_name in ("bare_sync", "bare_async"):
+        ratio = out["tutela"].rps / out[base_name].rps if out[base_name].rps else 0.0
+        print(f"  ratio tutela / {base_name:<10} = {ratio:.2f}  (target >= 0.5)")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--server-cpus", default="1", help="taskset CPU list for servers")
+    parser.add_argument("--client-cpus", default="1", help="taskset CPU list for the client")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    print(f"client: {'wrk' if shutil.which('wrk') else 'python asyncio'}; servers on CPU "
+          f"{args.server_cpus}, client on CPU {args.client_cpus}; {args.connections} "
+          f"connections, {args.duration:.0f} s per run")
+    results: dict[str, dict[str, Result]] = {}
+    with tempfile.TemporaryDirectory(prefix="tutela-http-bench-") as tmp_str:
+        tmp = Path(tmp_str)
+        results["sqlite_1_worker"] = scenario("SQLite (embedded default)", 1, args, tmp, {})
+        if not args.skip_postgres:
+            from pg import TempPostgres, find_pg_bin
+
+            bin_dir = find_pg_bin()
+            if bin_dir is None:
+                print("PostgreSQL binaries not found: skipping the 2-worker PostgreSQL run")
+            else:
+                pg = TempPostgres(bin_dir, fsync=True).start()
+                try:
+                    url = pg.create_database("bench")
+                    results["postgres_2_workers"] = scenario(
+                        "PostgreSQL", 2, args, tmp, {"TUTELA_DATABASE_URL": url})
+                finally:
+                    pg.stop()
+    if args.json:
+        args.json.write_text(json.dumps(
+            {k: {n: {**r.__dict__, "rps": r.rps} for n, r in v.items()}
+             for k, v in results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
