@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,9 @@ from tutela.policy import Policy
 from tutela.store.database import Store
 from tutela.store.decisions import decision_row
 from tutela.text.reader import PromptReader, PromptReading
+
+if TYPE_CHECKING:  # provenance loads the C2PA library: imported when first used
+    from tutela.provenance.service import Provenance, TraceResult
 
 DecisionCallback = Callable[[Decision, Session], None]
 """Called with each decision and the open session of the transaction that records it."""
@@ -173,9 +176,35 @@ class Guard:
             reading.language if reading else None,
         )
         self.record(decision, prompt=prompt)
-        # Provenance (issue 6): an allowed output is marked here and its bytes returned in
-        # OutputResult.image_bytes; a blocked one is never returned.
-        return OutputResult(decision, generation=generation, inspection=inspection)
+        result = OutputResult(decision, generation=generation, inspection=inspection)
+        if decision.allowed:
+            # Provenance (issue 6): watermark, registry, then the C2PA manifest; the caller
+            # publishes result.image_bytes. A blocked output gets no bytes back.
+            from tutela.provenance.service import decoded_from_inspection
+
+            marked = self.provenance.mark(
+                decoded_from_inspection(inspection), account=account, prompt=prompt,
+                decision_id=decision.id,
+                external_ref=None if generation is None else str(generation)[:256],
+            )
+            result.image_bytes, result.media_type = marked.data, marked.media_type
+            result.provenance_id = marked.generation.id
+        return result
+
+    @cached_property
+    def provenance(self) -> Provenance:
+        """Marking and tracing (watermark, output registry, C2PA); built on first use."""
+        from tutela.provenance.factory import build_provenance
+
+        return build_provenance(self.settings, self.store)
+
+    def trace(self, image: bytes) -> TraceResult:
+        """Where a found image (encoded bytes) came from: manifest, watermark or registry.
+
+        The result never carries the account; :meth:`Provenance.reveal` adds it for the
+        review and admin scopes and logs the lookup.
+        """
+        return self.provenance.trace(image)
 
     def check_edit(
         self, text: str, source_image: ImageInput, account: str | None = None

@@ -30,6 +30,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "tutela.api.routes_prompts",
     "tutela.api.routes_decisions",
     "tutela.api.routes_images",
+    "tutela.api.routes_provenance",
 )
 """One line per area: the module's ``router`` is included in the app."""
 

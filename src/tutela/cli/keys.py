@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -87,3 +88,32 @@ def revoke(
         err_console.print(f"[red]error:[/red] no active key with id {key_id!r}")
         raise typer.Exit(2)
     typer.echo(f"revoked {key_id}")
+
+
+@app.command("c2pa-dev")
+def c2pa_dev(
+    ctx: typer.Context,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Where to write (default: DATA_DIR/c2pa, which "
+                     "marking and tracing pick up when no c2pa_cert is configured)."),
+    ] = None,
+) -> None:
+    """Make a development C2PA chain (root → intermediate → leaf, ES256) for local use.
+
+    Never use it in production: configure c2pa_cert/c2pa_key (or a signing callback) there.
+    """
+    from tutela.cli.common import load_settings
+    from tutela.provenance.devcerts import make_dev_chain
+    from tutela.provenance.factory import dev_chain_dir
+
+    target = out_dir or dev_chain_dir(load_settings(ctx))
+    with cli_errors():
+        try:
+            chain = make_dev_chain(target)
+        except OSError as exc:
+            from tutela.errors import ConfigError
+
+            raise ConfigError(f"cannot write the chain into {target}: {exc}") from exc
+    print_json({"chain": str(chain.chain_pem), "key": str(chain.key_pem),
+                "trust_anchor": str(chain.root_pem)})

@@ -28,6 +28,8 @@ class OutputResult:
     media_type: str | None = None
     generation: Any = None
     """The generation reference the caller passed (id or mapping), for provenance."""
+    provenance_id: str | None = None
+    """Tutela's generation id for the marked image (what a trace of it returns)."""
     inspection: Inspection | None = None
 
     @property
@@ -38,6 +40,7 @@ class OutputResult:
         out = self.decision.to_dict()
         out["image"] = self.inspection.summary() if self.inspection else None
         out["marked"] = self.image_bytes is not None
+        out["generation_id"] = self.provenance_id
         return out
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import c2pa
 
-from tutela import __version__ as _tutela_version
 from tutela.errors import ConfigError
 
 TRAINED_ALGORITHMIC_MEDIA = (
@@ -66,11 +65,13 @@ class ManifestSigner:
         make_signer: Callable[[], c2pa.Signer],
         *,
         generator: str = "Tutela",
-        generator_version: str = _tutela_version,
+        generator_version: str | None = None,
     ) -> None:
+        from tutela import __version__
+
         self._make_signer = make_signer
         self.generator = generator
-        self.generator_version = generator_version
+        self.generator_version = generator_version or __version__
         self._context = c2pa.Context.from_dict(
             # A thumbnail would copy the picture into the manifest a second time; the
             # manifest is about origin, not a preview, and leaving it out halves signing time.

@@ -47,6 +47,7 @@ class MarkedImage:
     media_type: str
     generation: Generation
     manifest: bool
+    watermarked: bool = True
 
 
 @dataclass(slots=True)
@@ -72,6 +73,12 @@ class TraceResult:
         if self.generation is not None:
             out.update(self.generation.to_dict(with_account=with_account))
         return out
+
+
+def decoded_from_inspection(inspection: Any) -> DecodedImage:
+    """The inspected picture as a :class:`DecodedImage` (no second decode of the bytes)."""
+    return DecodedImage(image=inspection.image, format=inspection.format or "png",
+                        width=inspection.width, height=inspection.height)
 
 
 def prompt_digest(prompt: str | None) -> str | None:
@@ -115,7 +122,11 @@ class Provenance:
         decoded = image if isinstance(image, DecodedImage) else decode_image(image)
         rgb = np.asarray(decoded.image.convert("RGB"))
         key = new_key()
-        marked = Image.fromarray(self.engine.embed(rgb, key))
+        try:
+            marked = Image.fromarray(self.engine.embed(rgb, key))
+            watermarked = True
+        except ValueError:  # too small to carry the mark: registry and manifest still apply
+            marked, watermarked = Image.fromarray(rgb), False
         pdq = hash_image(marked)
         generation = self.records.add(
             account=account,
@@ -132,7 +143,8 @@ class Provenance:
         data = _encode(marked, fmt)
         if self.signer is not None:
             data = self.signer.sign(data, fmt, generation.id)
-        return MarkedImage(data, f"image/{fmt}", generation, self.signer is not None)
+        return MarkedImage(data, f"image/{fmt}", generation, self.signer is not None,
+                           watermarked)
 
     def mark_bytes(self, image: DecodedImage | bytes, generation: Generation | None = None,
                    **kwargs: Any) -> bytes:
