@@ -16,8 +16,10 @@ from rich.console import Console
 from rich.table import Table
 
 from tutela.cli.common import cli_errors, load_settings
+from tutela.cli.eval_sessions import sessions
 
 app = typer.Typer(help="Measure the checks on labelled corpora.", no_args_is_help=True)
+app.command("sessions")(sessions)  # issue 5: replay sessions through the account monitor
 
 _MEASURES = (
     ("recall", "recall (unsafe)"),

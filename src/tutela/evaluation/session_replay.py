@@ -120,17 +120,22 @@ def _summarise(results: dict[str, SessionResult]) -> dict[str, Any]:
                 "max": max(took) if took else None,
                 "histogram": {str(k): took.count(k) for k in sorted(set(took))},
             },
-            "missed": sorted(s for s, r in results.items() if r.label == "attack"
-                             and (r.flagged_at is None or r.flagged_at > WITHIN)),
-        },  # fmt: skip
+            "missed": sorted(
+                s
+                for s, r in results.items()
+                if r.label == "attack" and (r.flagged_at is None or r.flagged_at > WITHIN)
+            ),
+        },
         "benign": {
             "sessions": len(benign),
             "flagged": sum(1 for r in benign if r.flagged_at is not None),
-            "share_flagged": _share(sum(1 for r in benign if r.flagged_at is not None),
-                                    len(benign)),
-            "flagged_sessions": sorted(s for s, r in results.items() if r.label == "benign"
-                                       and r.flagged_at is not None),
-        },  # fmt: skip
+            "share_flagged": _share(
+                sum(1 for r in benign if r.flagged_at is not None), len(benign)
+            ),
+            "flagged_sessions": sorted(
+                s for s, r in results.items() if r.label == "benign" and r.flagged_at is not None
+            ),
+        },
     }
 
 

@@ -87,7 +87,7 @@ PADDING = (
     "bokeh", "golden hour", "award winning", "sharp focus", "pastel colours",
 )  # fmt: skip
 REFINEMENTS = (
-    "in the style of a children's book", "at golden hour", "wide angle", "close-up",
+    "in art nouveau style", "at golden hour", "wide angle", "close-up",
     "pastel colours", "with dramatic clouds", "black and white", "isometric view",
     "as a pencil sketch", "in spring", "from above", "with a shallow depth of field",
 )  # fmt: skip
@@ -193,13 +193,11 @@ def attack_session(row: dict[str, str], start: datetime) -> list[Attempt]:
             new = translate(text, rng) if row.get("lang") == "en" else None
         elif step == "padding":
             new = pad(current, rng)
-        else:
+        else:  # the request in two prompts; later steps go back to rewording the whole
             parts = split(current)
             if parts:
-                steps.append(("split", parts[0]))
-                new = parts[1]
-            else:
-                new = None
+                steps += [("split", parts[0]), ("split", parts[1])]
+            continue
         if new and new != current:
             steps.append((step, new))
             current = new

@@ -83,14 +83,17 @@ class LexiconIndex:
     grade_words: frozenset[str] = frozenset()
     vocabulary: frozenset[str] = frozenset()  # every word any lexicon entry or list uses
 
-    def is_word(self, text: str) -> bool:
-        """Whether ``text`` is a word the lexicons know (in any entry, phrase or word list).
+    def is_word(self, text: str) -> int:
+        """How well the lexicons know ``text``: 2 a word, 1 a prefix term's word, 0 not.
 
         The token layer asks this to choose between readings of an obfuscated word
         (``1!p$71ck``: ``iipstick`` or ``lipstick``), so it covers the words inside phrases and
-        the function words too, not only the words that carry a signal.
+        the function words too, not only the words that carry a signal. A whole word beats a
+        prefix match (``kinderporno`` over ``kinderpporno``, which only ``kinder*`` knows).
         """
-        return text in self.vocabulary or self.lookup_word(text) is not None
+        if text in self.vocabulary:
+            return 2
+        return 1 if self.lookup_word(text) is not None else 0
 
     def lookup_word(self, text: str) -> list[Entry] | None:
         hit = self.words.get(text)

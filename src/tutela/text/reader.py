@@ -60,6 +60,10 @@ class PromptReader:
                 stop.setdefault(w, []).append(lang)
         self._stop = {w: tuple(langs) for w, langs in stop.items()}
 
+    def _is_term(self, text: str) -> bool:
+        """A word that carries a signal (stricter than ``is_word``: no function words)."""
+        return self.index.lookup_word(text) is not None
+
     def validate(self, text: object) -> str:
         """Raise :class:`PromptError` unless ``text`` is a non-empty string within limits."""
         if not isinstance(text, str):
@@ -75,8 +79,8 @@ class PromptReader:
         self.validate(text)
         base = normalise_chars(text)
         idx = self.index
-        tokens, extras = tokenise(base.text, idx.is_word)
-        langs = self._languages(tokens)
+        tokens, extras = tokenise(base.text, idx.is_word, self._is_term)
+        langs = _leading(self._languages(tokens))
         matches = self._match_lexicon(tokens, base, langs)
         matched_spans = {(m.as_written) for m in matches}
         for ex in extras:
@@ -158,7 +162,10 @@ class PromptReader:
                     continue  # "thirty five": read at the tens word
             value, last = _compound(idx, tokens, i, value)
             unit_end = _unit_end(idx, tokens, last + 1)
-            has_prefix = i >= 1 and tokens[i - 1].text in idx.age_prefixes
+            has_prefix = i >= 1 and (
+                tokens[i - 1].text in idx.age_prefixes
+                or (i >= 2 and f"{tokens[i - 2].text} {tokens[i - 1].text}" in idx.age_prefixes)
+            )
             if unit_end is not None or has_prefix:
                 first = i - 1 if has_prefix and unit_end is None else i
                 end = unit_end if unit_end is not None else last + 1
@@ -175,6 +182,14 @@ class PromptReader:
             if person is not None and not tok.ordinal and 0 < value < 100:
                 out.append(_age_match(base, tokens, person, last + 1, value))
         return out
+
+
+def _leading(langs: Counter[str]) -> Counter[str]:
+    """Only the languages with the most function words (all of them on a tie)."""
+    if not langs:
+        return langs
+    top = max(langs.values())
+    return Counter({lang: n for lang, n in langs.items() if n == top})
 
 
 def _admits(entry: Entry, langs: Counter[str]) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import product
 
 from tutela.text.normalise import LEET, REPEAT, SEPARATOR, SPACING
 
@@ -104,48 +105,97 @@ class Token:
     edit: str | None = None  # the obfuscation this token undid, if any
 
 
-def tokenise(base: str, is_word: Callable[[str], bool]) -> tuple[list[Token], list[Token]]:
+def tokenise(
+    base: str,
+    is_word: Callable[[str], int],
+    is_term: Callable[[str], int] | None = None,
+) -> tuple[list[Token], list[Token]]:
     """Split ``base`` into position tokens and extra joined readings.
 
     Returns ``(tokens, extras)``: ``tokens`` are the words in order (phrases are matched
     over them); ``extras`` are whole-span readings of words written with separators inside
-    (``n.u.d.e`` -> ``nude``), matched as single words. ``is_word`` tells whether a string is
-    a lexicon word; it settles the ambiguous cases (``1girl`` is ``1 girl``). Each token
-    notes the trick it undid in ``edit``; the reader counts a trick only where it hid a
-    lexicon word, so ``3d`` or ``t-shirt`` are not taken for obfuscation.
+    (``nu-de`` -> ``nude``), matched as single words. ``is_word`` tells whether a string is
+    a word the lexicons know; it settles the ambiguous cases (``1girl`` is ``1 girl``,
+    ``ch!1d`` is ``child``). ``is_term`` (default ``is_word``) is the stricter test for
+    reading a bare number as leetspeak (``1011`` -> ``loli``), so ordinary numbers stay
+    numbers. Each token notes the trick it undid in ``edit``; the reader counts a trick only
+    where it hid a lexicon word, so ``3d`` or ``t-shirt`` are not taken for obfuscation.
     """
-    raws = [(m.group(), m.start(), m.end()) for m in _RAW.finditer(base)]
+    is_term = is_term or is_word
+    raws = _split_elisions([(m.group(), m.start(), m.end()) for m in _RAW.finditer(base)])
     raws = _merge_spaced(raws, base, is_word)
     tokens: list[Token] = []
     extras: list[Token] = []
     for raw, start, end in raws:
         if _INNER_SEP.search(raw) is None:
-            tokens.extend(_read_word(raw, start, end, is_word))
+            tokens.extend(_read_word(raw, start, end, is_word, is_term))
             continue
-        pieces = _INNER_SEP.split(raw)
-        if len(pieces) >= 3 and all(len(p) == 1 for p in pieces):
-            # n.u.d.e, n_u_d_e: one word written letter by letter; read it as one token so
-            # that phrases over it still match (``r*e*m*o*v*e her clothes``)
-            for tok in _read_word("".join(pieces), start, end, is_word):
-                tok.edit = tok.edit if tok.edit == LEET else SEPARATOR
-                tokens.append(tok)
-            continue
-        pos = start
+        groups = _letter_groups(raw, start)
         parts: list[Token] = []
-        for piece in pieces:
-            p_start = base.index(piece, pos)
-            pos = p_start + len(piece)
-            parts.extend(_read_word(piece, p_start, pos, is_word))
+        for text, g_start, g_end, spelled in groups:
+            for tok in _read_word(text, g_start, g_end, is_word, is_term):
+                if spelled and tok.edit != LEET:
+                    tok.edit = SEPARATOR  # n.u.d.e: one word written letter by letter
+                parts.append(tok)
         tokens.extend(parts)
-        joined = "".join(p.text for p in parts if p.number is None or not p.ordinal)
-        if joined and len(parts) > 1:
-            alts = tuple(_squeezed(joined))
-            extras.append(Token(joined, start, end, alts, edit=SEPARATOR))
+        if len(groups) > 1:
+            joined = "".join(p.text for p in parts if p.number is None or not p.ordinal)
+            if joined and len(parts) > 1:
+                extras.append(Token(joined, start, end, tuple(_squeezed(joined)), edit=SEPARATOR))
     return tokens, extras
 
 
+#: Elided articles and prepositions (French, Catalan, Italian): ``l'enfant`` is two words.
+_ELISIONS = frozenset(
+    {
+        "l", "d", "s", "n", "j", "c", "m", "t", "qu", "lorsqu", "puisqu", "dell", "all",
+        "nell", "sull", "dall", "un", "quell", "bell", "sant",
+    }
+)  # fmt: skip
+_PIECE = re.compile(r"[^._\-*~'`^=]+")
+
+
+def _split_elisions(raws: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """``l'enfant`` -> ``l`` + ``enfant``: an elided article is a word of its own."""
+    out: list[tuple[str, int, int]] = []
+    for raw, start, end in raws:
+        head, apostrophe, rest = raw.partition("'")
+        if apostrophe and head in _ELISIONS and rest:
+            cut = start + len(head) + 1
+            out.append((head, start, start + len(head)))
+            stripped = rest.lstrip("._-*~'`^=")
+            if stripped:
+                out.append((stripped, cut + len(rest) - len(stripped), end))
+            continue
+        out.append((raw, start, end))
+    return out
+
+
+def _letter_groups(raw: str, start: int) -> list[tuple[str, int, int, bool]]:
+    """Pieces of a separated word; runs of three or more single letters joined into one.
+
+    Returns ``(text, start, end, spelled)`` where ``spelled`` marks a piece joined from
+    single letters (``t-r-e-u-li`` -> ``treu`` + ``li``).
+    """
+    pieces = [(m.group(), start + m.start(), start + m.end()) for m in _PIECE.finditer(raw)]
+    out: list[tuple[str, int, int, bool]] = []
+    i, n = 0, len(pieces)
+    while i < n:
+        j = i
+        while j < n and len(pieces[j][0]) == 1:
+            j += 1
+        if j - i >= 3:
+            text = "".join(p[0] for p in pieces[i:j])
+            out.append((text, pieces[i][1], pieces[j - 1][2], True))
+            i = j
+        else:
+            out.append((*pieces[i], False))
+            i += 1
+    return out
+
+
 def _merge_spaced(
-    raws: list[tuple[str, int, int]], base: str, is_word: Callable[[str], bool]
+    raws: list[tuple[str, int, int]], base: str, is_word: Callable[[str], int]
 ) -> list[tuple[str, int, int]]:
     """Join runs of three or more single characters: ``n u d e`` -> ``nude``.
 
@@ -175,7 +225,7 @@ def _merge_spaced(
     return out
 
 
-def _trim_run(text: str, is_word: Callable[[str], bool]) -> tuple[int, int]:
+def _trim_run(text: str, is_word: Callable[[str], int]) -> tuple[int, int]:
     """How many single letters to split off the start and end of a spaced-out run."""
     if len(text) < 4 or is_word(text):
         return 0, 0
@@ -191,70 +241,127 @@ def _squeezed(word: str) -> list[str]:
     return [s] if s != word else []
 
 
-def _read_word(raw: str, start: int, end: int, is_word: Callable[[str], bool]) -> list[Token]:
+# Symbols with two common readings; the others have one (LEET_PRIMARY).
+_LEET_CHOICES: dict[str, str] = {"1": "il", "!": "il", "|": "li", "4": "ah", "6": "gb"}
+_MAX_READINGS = 32
+
+
+def _leet_readings(word: str) -> list[str]:
+    """Every reading of a leet word, the primary one first (bounded: at most 32)."""
+    options = [_LEET_CHOICES.get(c) or c.translate(LEET_PRIMARY) for c in word]
+    count = 1
+    for o in options:
+        count *= len(o)
+    if count > _MAX_READINGS:
+        return [word.translate(LEET_PRIMARY), word.translate(LEET_SECOND)]
+    return ["".join(p) for p in product(*options)]
+
+
+def _read_word(
+    raw: str,
+    start: int,
+    end: int,
+    is_word: Callable[[str], int],
+    is_term: Callable[[str], int],
+) -> list[Token]:
     """Read one separator-free raw token into one or two tokens."""
     spaced = raw.startswith(SPACED_MARK)
     if spaced:
-        toks = _read_word(raw[1:], start, end, is_word)
+        toks = _read_word(raw[1:], start, end, is_word, is_term)
         for t in toks:
             t.edit = SPACING
         if len(toks) == 1:
             toks[0].start, toks[0].end = start, end
         return toks
     word = raw.strip("!+|")
+    if word != raw and _first_known(_leet_readings(raw), is_word) is not None:
+        word = raw  # the ! or | was a letter: !nfant!l
     if not word:
         return []
     start += raw.index(word)
     end = start + len(word)
     if word.isdigit():
+        if len(word) >= 3:
+            reading = _first_known(_leet_readings(word), is_term)
+            if reading is not None:
+                return [Token(reading, start, end, edit=LEET)]
         return [Token(word, start, end, number=int(word[:3]))]
     if word.isalpha():
         return [_repeats(word, start, end, is_word)]
-    primary = word.translate(LEET_PRIMARY)
-    second = word.translate(LEET_SECOND)
-    leet_word = primary.isalpha() and (_known(primary, is_word) or _known(second, is_word))
-    m = None if leet_word else _DIGITS_WORD.match(word)
-    if m:
+    m = _DIGITS_WORD.match(word)
+    readings = _leet_readings(word)
+    if m and m.group(2) in ORDINAL_SUFFIXES and _first_known(readings, is_term) is None:
+        digits = m.group(1)  # 5th, 3er, 4º; but 838e is bebe
+        return [Token(digits + "th", start, end, number=int(digits), ordinal=True)]
+    known = _first_known(readings, is_word)
+    if known is None and m and _known(m.group(2), is_word):
         digits, rest = m.groups()
-        if rest in ORDINAL_SUFFIXES:
-            return [Token(digits + "th", start, end, number=int(digits), ordinal=True)]
-        if _known(rest, is_word):
-            cut = start + len(digits)
-            return [
-                Token(digits, start, cut, number=int(digits)),
-                _repeats(rest, cut, end, is_word),
-            ]
-    if not primary.isalpha():  # e.g. a version string or code: keep as written
+        cut = start + len(digits)
+        return [Token(digits, start, cut, number=int(digits)), _repeats(rest, cut, end, is_word)]
+    if not readings[0].isalpha():  # e.g. a version string or code: keep as written
         return [Token(word, start, end)]
-    if not _known(primary, is_word) and _known(second, is_word):
-        primary, second = second, primary
-    tok = _repeats(primary, start, end, is_word)
-    alts = [a for a in (second, *_squeezed(second)) if a != tok.text and a not in tok.alts]
-    tok.alts = (*tok.alts, *alts)
+    tok = _repeats(known or readings[0], start, end, is_word)
+    others = [r for r in readings[:4] if r != tok.text and r not in tok.alts]
+    tok.alts = (*tok.alts, *others)
     tok.edit = LEET
     return [tok]
 
 
-def _known(word: str, is_word: Callable[[str], bool]) -> bool:
-    """``word`` or its squeezed spelling is a lexicon word."""
-    return is_word(word) or is_word(_RUN2.sub(r"\1", word))
+def _first_known(readings: list[str], is_word: Callable[[str], int]) -> str | None:
+    """The best-known reading (a whole word over a prefix match), first on a tie."""
+    best, rank = None, 0
+    for r in readings:
+        k = _known(r, is_word)
+        if k > rank:
+            best, rank = r, k
+            if k >= 2:
+                break
+    return best
 
 
-def _repeats(word: str, start: int, end: int, is_word: Callable[[str], bool]) -> Token:
-    """Undo repeated letters: runs of three or more become two, or one where that is a word.
+def _known(word: str, is_word: Callable[[str], int]) -> int:
+    """How well ``word``, or a spelling with repeated letters undone, is known (see is_word)."""
+    rank = int(is_word(word))
+    if rank >= 2 or _RUN2.search(word) is None:
+        return rank
+    return max(rank, *(int(is_word(r)) for r in _run_readings(word)))
 
-    ``nuuuude`` reads as ``nude``, ``cakkkke`` as ``cake``, ``kidds`` as ``kids``; the other
-    readings stay as alternatives. Ordinary double letters (``ball``) are left alone.
+
+def _run_readings(word: str) -> list[str]:
+    """Readings of a word with runs of a letter: each run as two letters or one.
+
+    ``topllless`` -> ``toplless``, ``topless``, ``toples`` ...; bounded to four runs.
     """
-    if _RUN3.search(word):
-        two = _RUN3.sub(r"\1\1", word)
-        one = _RUN2.sub(r"\1", two)
-        if is_word(two) or not is_word(one):
-            return Token(two, start, end, (one,) if one != two else (), edit=REPEAT)
-        return Token(one, start, end, (two,), edit=REPEAT)
-    one = _RUN2.sub(r"\1", word)
-    if one == word:
+    runs = list(_RUN2.finditer(word))
+    if len(runs) > 4:
+        return [_RUN3.sub(r"\1\1", word), _RUN2.sub(r"\1", word)]
+    pieces: list[tuple[str, ...]] = []
+    pos = 0
+    for m in runs:
+        pieces.append((word[pos : m.start()],))
+        c = m.group(1)
+        pieces.append((c + c, c))
+        pos = m.end()
+    pieces.append((word[pos:],))
+    return ["".join(p) for p in product(*pieces)]
+
+
+def _repeats(word: str, start: int, end: int, is_word: Callable[[str], int]) -> Token:
+    """Undo repeated letters: each run becomes two letters or one, whichever is a word.
+
+    ``nuuuude`` reads as ``nude``, ``cakkkke`` as ``cake``, ``topllless`` as ``topless``,
+    ``kidds`` as ``kids``; other readings stay as alternatives. Ordinary double letters
+    (``ball``) are left alone.
+    """
+    if _RUN2.search(word) is None:
         return Token(word, start, end)
-    if not is_word(word) and is_word(one):
-        return Token(one, start, end, (word,), edit=REPEAT)
-    return Token(word, start, end, (one,))
+    if _RUN3.search(word) is None:
+        one = _RUN2.sub(r"\1", word)
+        if not is_word(word) and is_word(one):
+            return Token(one, start, end, (word,), edit=REPEAT)
+        return Token(word, start, end, (one,))
+    readings = _run_readings(word)
+    ranks = [int(is_word(r)) for r in readings]
+    pick = readings[ranks.index(max(ranks))]
+    alts = tuple(r for r in readings if r != pick)[:3]
+    return Token(pick, start, end, alts, edit=REPEAT)
