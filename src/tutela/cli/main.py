@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tutela.cli import banks, config, db, image, keys, policy, prompt, serve
+from tutela.cli import eval as eval_cmd
 from tutela.cli import trace as trace_cmd
 from tutela.cli.common import state
 
@@ -26,6 +27,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(banks.app, name="banks")
 app.add_typer(image.app, name="image")
+app.add_typer(eval_cmd.app, name="eval")
 app.command("trace")(trace_cmd.trace)
 
 
