@@ -8,10 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tutela.api import metrics
 from tutela.api.auth import require
+from tutela.api.errors import request_id
+from tutela.api.logs import get_logger
 from tutela.api.schemas import AUTH_ERRORS, DecisionOut, ErrorOut
 from tutela.store.keys import ApiKey, Scope
 
 router = APIRouter(prefix="/v1", tags=["prompts"])
+log = get_logger("tutela.api.prompts")
 
 NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
 
@@ -77,4 +80,7 @@ def check_prompt(
     guard = request.app.state.guard
     decision = guard.check_prompt(body.text, account=body.account, locale=body.locale)
     metrics.observe_decision(decision)
+    if guard.settings.log_prompts:  # off by default: logs outlive the store's retention
+        log.info("prompt", request_id=request_id(request), decision_id=decision.id,
+                 verdict=str(decision.verdict), text=body.text)
     return JSONResponse(decision.to_dict())
