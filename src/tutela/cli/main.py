@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from tutela.cli import banks, config, db, image, keys, policy, prompt, serve
+from tutela.cli import audit, banks, config, db, image, keys, policy, prompt, reports, serve
 from tutela.cli import eval as eval_cmd
+from tutela.cli import evidence as evidence_cmd
 from tutela.cli import trace as trace_cmd
 from tutela.cli.common import state
 
@@ -28,6 +29,9 @@ app.add_typer(db.app, name="db")
 app.add_typer(banks.app, name="banks")
 app.add_typer(image.app, name="image")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(audit.app, name="audit")
+app.add_typer(evidence_cmd.app, name="evidence")
+app.add_typer(reports.app, name="reports")
 app.command("trace")(trace_cmd.trace)
 
 
