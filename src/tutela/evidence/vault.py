@@ -306,6 +306,20 @@ class EvidenceVault:
             )
         return self._decrypt(row)
 
+    def describe(self, item_id: str, *, actor: str, reason: str) -> EvidenceItem:
+        """An item's metadata for a person; logged like any access (``what: metadata``)."""
+        _require_actor(actor, reason)
+        with self._sessions.begin() as s:
+            row = self._row(s, item_id)
+            self.log.append(
+                EntryKind.EVIDENCE_ACCESS,
+                {"reason": reason, "what": "metadata"},
+                subject=item_id,
+                actor=actor,
+                session=s,
+            )
+            return EvidenceItem.from_row(row)
+
     def custody(self, item_id: str) -> list[dict[str, Any]]:
         """The item's chain of custody: every log entry about it, oldest first."""
         return [e.to_dict() for e in self.log.find(item_id)]
