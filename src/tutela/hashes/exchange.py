@@ -209,13 +209,17 @@ def _csv_row(entry: Entry) -> dict[str, str]:
     }
 
 
-def write_entries(entries: Iterable[Entry], fmt: ListFormat | str, out: TextIO) -> int:
-    """Write ``entries``; returns how many were written."""
+def write_entries(
+    entries: Iterable[Entry], fmt: ListFormat | str, out: TextIO, *, header: bool = True
+) -> int:
+    """Write ``entries``; returns how many were written. ``header=False`` continues a CSV
+    written in several calls (streamed exports)."""
     fmt = ListFormat(fmt)
     count = 0
     if fmt is ListFormat.CSV:
         writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
+        if header:
+            writer.writeheader()
         for entry in entries:
             writer.writerow(_csv_row(entry))
             count += 1

@@ -320,6 +320,18 @@ class BankRepository:
             yield from chunk
             last = chunk[-1].id
 
+    def entries_page(self, bank: str, *, after_id: int = 0, limit: int = 100) -> list[Entry]:
+        """Up to ``limit`` entries of ``bank`` with ids above ``after_id`` (keyset paging)."""
+        with self.store.transaction() as s:
+            bank_id = self._bank_row(s, bank).id
+            rows = s.scalars(
+                select(HashEntryRow)
+                .where(HashEntryRow.bank_id == bank_id, HashEntryRow.id > after_id)
+                .order_by(HashEntryRow.id)
+                .limit(limit)
+            ).all()
+            return [Entry.from_row(r) for r in rows]
+
     def find_by_ref(self, bank: str, ref: str) -> list[Entry]:
         """Entries of ``bank`` recorded under external reference ``ref`` (a generation id)."""
         with self.store.transaction() as s:
