@@ -27,7 +27,7 @@ class ProbeFinding:
 
 def find_probe(
     fp: Fingerprint | None,
-    content_verdict: Verdict,
+    concern: Verdict,
     language: str | None,
     obfuscation: int,
     recent: Sequence[Attempt],
@@ -35,12 +35,13 @@ def find_probe(
     rules: Probing,
 ) -> ProbeFinding:
     """Is this attempt a probe of an earlier block? ``recent`` is the account's remembered
-    attempts, oldest first. See :class:`tutela.accounts.policy.Probing` for the rule."""
+    attempts, oldest first; ``concern`` is this attempt's verdict as far as the probing
+    categories go (a block for adult content is ``allow`` here: probing is about one thing).
+    See :class:`tutela.accounts.policy.Probing` for the rule."""
     window = timedelta(minutes=rules.window_minutes)
+    cats = {c.value for c in rules.categories}
     blocked = [
-        a
-        for a in recent
-        if a.content_verdict == Verdict.BLOCK and timedelta(0) <= at - a.at <= window
+        a for a in recent if a.blocked_category in cats and timedelta(0) <= at - a.at <= window
     ]
     if not blocked:
         return ProbeFinding(False)
@@ -55,14 +56,14 @@ def find_probe(
                 best, best_sim = a, s
     last = recent[-1] if recent else None
     signs: list[str] = []
-    if content_verdict is not Verdict.ALLOW:
-        signs.append("blocked_again" if content_verdict is Verdict.BLOCK else "reviewed_again")
+    if concern is not Verdict.ALLOW:
+        signs.append("blocked_again" if concern is Verdict.BLOCK else "reviewed_again")
     reference = best if best is not None and best_sim >= rules.similarity else blocked[-1]
     if obfuscation > reference.obfuscation:
         signs.append("more_obfuscation")
     if (
         last is not None
-        and last.content_verdict == Verdict.BLOCK
+        and last.blocked_category in cats
         and language
         and last.language
         and language != last.language
@@ -72,7 +73,7 @@ def find_probe(
     if near:
         probe = bool(signs)
         return ProbeFinding(probe, best_sim, ("near_duplicate", *signs))
-    probe = "language_switch" in signs and content_verdict is not Verdict.ALLOW
+    probe = "language_switch" in signs and concern is not Verdict.ALLOW
     return ProbeFinding(probe, best_sim, tuple(signs))
 
 

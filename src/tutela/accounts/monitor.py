@@ -233,7 +233,7 @@ class AccountMonitor:
                 recent = self.repo.recent_attempts(gate.account, at - self._probe_window)
             probe = find_probe(
                 screened.fingerprint,
-                content,
+                self._concern(content, blocked_category, categories, gate.policy),
                 screened.reading.language,
                 _obfuscation(screened.signals),
                 recent,
@@ -288,6 +288,19 @@ class AccountMonitor:
         if not refusals:
             return content, reasons
         return Verdict.BLOCK, [*refusals, *reasons]
+
+    def _concern(
+        self, content: Verdict, blocked: str | None, categories: dict[str, float], policy: Policy
+    ) -> Verdict:
+        """The verdict as far as the probing categories go."""
+        watched = self.rules.probing.categories
+        if blocked is not None and blocked in watched:
+            return Verdict.BLOCK
+        if content is not Verdict.ALLOW and any(
+            categories.get(c.value, 0.0) >= policy.thresholds.review for c in watched
+        ):
+            return Verdict.REVIEW
+        return Verdict.ALLOW
 
     def _blocked_category(
         self, content: Verdict, categories: dict[str, float], policy: Policy

@@ -68,11 +68,14 @@ class Probing(_Strict):
     containment of the smaller shingle set in the larger) and shows one more sign: it was
     itself blocked or sent to review, it is more obfuscated than the blocked attempt, or it
     switched language right after the block. A switch of language right after a block by
-    an attempt that is itself blocked or reviewed is a probe too. Probing is detected at
+    an attempt that is itself blocked or reviewed is a probe too. Only blocks and reviews in
+    ``categories`` count: rewording an adult prompt the platform refuses is not probing.
+    Probing is detected at
     ``min_probes`` probes in the window. One honest rewording after a false block shows only
     the near-duplicate sign, so it is not a probe.
     """
 
+    categories: tuple[Category, ...] = (Category.SEXUAL_MINORS,)
     window_minutes: float = Field(60, gt=0)
     similarity: float = Field(0.5, gt=0, le=1)
     min_probes: int = Field(1, ge=1, le=100)

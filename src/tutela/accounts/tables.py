@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tutela.store.db import Base
 
-ACCOUNT_ID_MAX = 200
+ACCOUNT_ID_MAX = 256
 
 
 class UtcDateTime(TypeDecorator[datetime]):

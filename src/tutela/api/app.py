@@ -29,6 +29,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "tutela.api.routes_health",
     "tutela.api.routes_prompts",
     "tutela.api.routes_decisions",
+    "tutela.api.routes_accounts",
     "tutela.api.routes_banks",
     "tutela.api.routes_images",
     "tutela.api.routes_provenance",

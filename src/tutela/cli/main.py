@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from tutela.cli import accounts as accounts_cmd
 from tutela.cli import audit, banks, config, db, image, keys, policy, prompt, reports, serve
 from tutela.cli import eval as eval_cmd
 from tutela.cli import evidence as evidence_cmd
@@ -33,6 +34,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(evidence_cmd.app, name="evidence")
 app.add_typer(reports.app, name="reports")
 app.command("trace")(trace_cmd.trace)
+app.add_typer(accounts_cmd.app, name="accounts")
 
 
 @app.callback()

@@ -24,7 +24,7 @@ _TS = sa.DateTime(timezone=True)
 def upgrade() -> None:
     op.create_table(
         "account_state",
-        sa.Column("id", sa.String(200), nullable=False),
+        sa.Column("id", sa.String(256), nullable=False),
         sa.Column("age_tier", sa.String(20), nullable=False),
         sa.Column("age_method", sa.String(100), nullable=True),
         sa.Column("age_years", sa.Integer(), nullable=True),
@@ -46,7 +46,7 @@ def upgrade() -> None:
     op.create_table(
         "account_attempts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("account_id", sa.String(200), nullable=False),
+        sa.Column("account_id", sa.String(256), nullable=False),
         sa.Column("at", _TS, nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("verdict", sa.String(10), nullable=False),
@@ -69,7 +69,7 @@ def upgrade() -> None:
     op.create_table(
         "account_verifications",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("account_id", sa.String(200), nullable=False),
+        sa.Column("account_id", sa.String(256), nullable=False),
         sa.Column("tier", sa.String(20), nullable=False),
         sa.Column("method", sa.String(100), nullable=False),
         sa.Column("provider", sa.String(200), nullable=True),
@@ -90,7 +90,7 @@ def upgrade() -> None:
     op.create_table(
         "account_actions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("account_id", sa.String(200), nullable=False),
+        sa.Column("account_id", sa.String(256), nullable=False),
         sa.Column("at", _TS, nullable=False),
         sa.Column("action", sa.String(20), nullable=False),
         sa.Column("until", _TS, nullable=True),
@@ -110,7 +110,7 @@ def upgrade() -> None:
         "blocked_prompts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("source", sa.String(10), nullable=False),
-        sa.Column("account_id", sa.String(200), nullable=True),
+        sa.Column("account_id", sa.String(256), nullable=True),
         sa.Column("category", sa.String(40), nullable=False),
         sa.Column("fingerprint", sa.LargeBinary(), nullable=False),
         sa.Column("shingles", sa.Integer(), nullable=False),
