@@ -171,7 +171,7 @@ class AgeAndGenderModel:
         small = image
         if scale > 1:
             size = (max(1, round(image.width / scale)), max(1, round(image.height / scale)))
-            small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
         else:
             scale = 1.0
         rects = self._hog(np.asarray(small.convert("RGB")), self.upsample)

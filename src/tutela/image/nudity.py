@@ -153,7 +153,7 @@ class NudityDetector(ImageDetector):
         if longest > self.max_side:
             scale = longest / self.max_side
             size = (max(1, round(image.width / scale)), max(1, round(image.height / scale)))
-            image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
         # NudeNet follows OpenCV: a BGR array.
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
         with self._lock:
