@@ -18,6 +18,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, I
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tutela.store.db import Base
+from tutela.store.decisions import utc
 
 DEFAULT_THRESHOLD = 31
 """PDQ's recommended match distance (ThreatExchange's PDQ_CONFIDENT_MATCH_THRESHOLD)."""
@@ -95,7 +96,7 @@ class Bank:
             row.threshold,
             row.enabled,
             row.description,
-            row.created_at,
+            utc(row.created_at),
             entries,
         )
 
@@ -133,7 +134,7 @@ class Entry:
             row.ref,
             dict(row.meta or {}),
             row.enabled,
-            row.created_at,
+            utc(row.created_at),
         )
 
     def to_dict(self) -> dict[str, Any]:
