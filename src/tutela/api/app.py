@@ -33,6 +33,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "tutela.api.routes_banks",
     "tutela.api.routes_images",
     "tutela.api.routes_provenance",
+    "tutela.api.routes_evidence",
 )
 """One line per area: the module's ``router`` is included in the app."""
 
