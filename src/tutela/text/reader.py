@@ -93,8 +93,10 @@ class PromptReader:
                     )
         matches.extend(self._ages(tokens, base))
         edits = Counter(base.edits)
-        for m in matches:
-            if m.edit:
+        counted: set[str] = set()
+        for m in matches:  # one count per obfuscated span, however many entries it matched
+            if m.edit and m.as_written not in counted:
+                counted.add(m.as_written)
                 edits[m.edit] += 1
         language = _language(langs, matches)
         signals = _signals(matches, edits)
@@ -152,15 +154,15 @@ class PromptReader:
         idx = self.index
         out: list[Match] = []
         n = len(tokens)
+        done = -1  # last token already read as part of a number ("treinta y cinco")
         for i, tok in enumerate(tokens):
+            if i <= done:
+                continue
             value = _number(idx, tok)
             if value is None:
                 continue
-            if i >= 1:
-                prev = _number(idx, tokens[i - 1])
-                if prev is not None and prev >= 20 and prev % 10 == 0 and value < 10:
-                    continue  # "thirty five": read at the tens word
             value, last = _compound(idx, tokens, i, value)
+            done = last
             unit_end = _unit_end(idx, tokens, last + 1)
             has_prefix = i >= 1 and (
                 tokens[i - 1].text in idx.age_prefixes

@@ -21,7 +21,7 @@ _INNER_SEP = re.compile(r"[._\-*~'`^=]+")
 _GAP_OK = re.compile(r"^[\s._\-*~/|+,:'`^=]{1,3}$")
 _RUN3 = re.compile(r"([a-z])\1{2,}")
 _RUN2 = re.compile(r"([a-z])\1+")
-_DIGITS_WORD = re.compile(r"^(\d{1,3})([a-z]+)$")
+_DIGITS_WORD = re.compile(r"^(\d{1,3})([a-z][a-z0-9@$|!+]*)$")
 SPACED_MARK = "\x00"  # marks a raw token joined from spaced-out letters
 
 LEET_PRIMARY = str.maketrans(
@@ -116,10 +116,10 @@ def tokenise(
     over them); ``extras`` are whole-span readings of words written with separators inside
     (``nu-de`` -> ``nude``), matched as single words. ``is_word`` tells whether a string is
     a word the lexicons know; it settles the ambiguous cases (``1girl`` is ``1 girl``,
-    ``ch!1d`` is ``child``). ``is_term`` (default ``is_word``) is the stricter test for
-    reading a bare number as leetspeak (``1011`` -> ``loli``), so ordinary numbers stay
-    numbers. Each token notes the trick it undid in ``edit``; the reader counts a trick only
-    where it hid a lexicon word, so ``3d`` or ``t-shirt`` are not taken for obfuscation.
+    ``ch!1d`` is ``child``). ``is_term`` (default ``is_word``) is the stricter test, for
+    words that carry a signal: ``838e`` is ``bebe``, not the 838th. Each token notes the
+    trick it undid in ``edit``; the reader counts a trick only where it hid a lexicon word,
+    so ``3d`` or ``t-shirt`` are not taken for obfuscation.
     """
     is_term = is_term or is_word
     raws = _split_elisions([(m.group(), m.start(), m.end()) for m in _RAW.finditer(base)])
@@ -278,13 +278,9 @@ def _read_word(
         word = raw  # the ! or | was a letter: !nfant!l
     if not word:
         return []
-    start += raw.index(word)
-    end = start + len(word)
-    if word.isdigit():
-        if len(word) >= 3:
-            reading = _first_known(_leet_readings(word), is_term)
-            if reading is not None:
-                return [Token(reading, start, end, edit=LEET)]
+    lead = raw.index(word)
+    start, end = start + lead, end - (len(raw) - lead - len(word))
+    if word.isdigit():  # never leet: "1011 pencils" are pencils
         return [Token(word, start, end, number=int(word[:3]))]
     if word.isalpha():
         return [_repeats(word, start, end, is_word)]
@@ -294,10 +290,15 @@ def _read_word(
         digits = m.group(1)  # 5th, 3er, 4º; but 838e is bebe
         return [Token(digits + "th", start, end, number=int(digits), ordinal=True)]
     known = _first_known(readings, is_word)
-    if known is None and m and _known(m.group(2), is_word):
+    if known is None and m:
         digits, rest = m.groups()
-        cut = start + len(digits)
-        return [Token(digits, start, cut, number=int(digits)), _repeats(rest, cut, end, is_word)]
+        rest_reading = rest if rest.isalpha() else _first_known(_leet_readings(rest), is_word)
+        if rest_reading is not None and _known(rest_reading, is_word):
+            cut = start + len(digits)  # 12yo, 1girl, 12y0
+            tail = _repeats(rest_reading, cut, end, is_word)
+            if rest_reading != rest:
+                tail.edit = LEET
+            return [Token(digits, start, cut, number=int(digits)), tail]
     if not readings[0].isalpha():  # e.g. a version string or code: keep as written
         return [Token(word, start, end)]
     tok = _repeats(known or readings[0], start, end, is_word)
