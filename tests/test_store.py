@@ -281,3 +281,78 @@ def test_unreachable_postgres_fails_closed(tmp_path: Path) -> None:
         guard.check_prompt(ALLOWED, account="acct-x")
     with pytest.raises(StoreUnavailable):
         guard.store.ping()
+
+
+# --- group commit ----------------------------------------------------------------------------
+def test_concurrent_writes_share_one_commit_and_a_bad_one_fails_alone(store: Store) -> None:
+    import time
+
+    from sqlalchemy import event
+
+    from tutela.store.decisions import decision_row
+
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    made = [_decision("acct-g", datetime.now(UTC)) for _ in range(12)]
+    outcome: dict[int, str] = {}
+
+    def writer(i: int) -> None:
+        def work(session: Session) -> None:
+            store.decisions.add(session, decision_row(made[i]))
+            if i == 5:
+                raise RuntimeError("this write is bad")
+
+        try:
+            store.write(work)
+            outcome[i] = "ok"
+        except RuntimeError:
+            outcome[i] = "failed"
+
+    lock = store._writer._commit_lock  # hold the door so every write queues up first
+    lock.acquire()
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(store._writer._queue) < 12 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(store._writer._queue) == 12
+    lock.release()
+    for t in threads:
+        t.join(timeout=30)
+    assert outcome == {i: ("failed" if i == 5 else "ok") for i in range(12)}
+    stored = store.decisions.exists([d.id for d in made])
+    assert stored == {d.id for i, d in enumerate(made) if i != 5}
+    # the batch failed once, then each write ran alone: 11 commits, not one per try
+    assert len(commits) == 11
+
+
+def test_a_batch_commits_once(store: Store) -> None:
+    import time
+
+    from sqlalchemy import event
+
+    from tutela.store.decisions import decision_row
+
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda conn: commits.append(1))
+    made = [_decision("acct-h", datetime.now(UTC)) for _ in range(8)]
+    lock = store._writer._commit_lock
+    lock.acquire()
+    threads = [
+        threading.Thread(
+            target=store.write,
+            args=(lambda s, d=d: store.decisions.add(s, decision_row(d)),),
+        )
+        for d in made
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(store._writer._queue) < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lock.release()
+    for t in threads:
+        t.join(timeout=30)
+    assert store.decisions.exists([d.id for d in made]) == {d.id for d in made}
+    assert len(commits) == 1

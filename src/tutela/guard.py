@@ -84,6 +84,9 @@ class Guard:
         ``session`` (an evidence-log entry, account state) commits atomically with the
         decision. If it raises, nothing is committed and the check raises: no answer goes
         out whose record is incomplete. Keep callbacks short; they sit on the request path.
+        Concurrent decisions share one transaction (group commit); if that batch fails, each
+        decision is retried alone, so a callback may run more than once for one decision and
+        must write only through ``session``.
         Usable as a decorator; returns ``callback``.
         """
         self._decision_callbacks.append(callback)
@@ -100,10 +103,15 @@ class Guard:
             prompt=prompt,
             allowed_prompt_days=self.policy.retention.allowed_prompt_days,
         )
-        with self.store.transaction() as session:
-            self.store.decisions.add(session, row)
-            for callback in self._decision_callbacks:
+        callbacks = tuple(self._decision_callbacks)
+        decisions = self.store.decisions
+
+        def write(session: Session) -> None:
+            decisions.add(session, row)
+            for callback in callbacks:
                 callback(decision, session)
+
+        self.store.write(write)  # group commit: returns once committed
 
     def read_prompt(self, text: str) -> PromptReading:
         """The prompt's signals without a decision (for evaluation and debugging)."""
@@ -161,20 +169,30 @@ class Guard:
         *,
         prompt: str | None = None,
         generation: Any = None,
+        at: datetime | None = None,
     ) -> OutputResult:
         """Check a generated image (bytes or PIL) before it leaves the generator.
 
         ``prompt`` is the prompt that produced it: a prompt about a child makes the check
-        strict. Raises :class:`tutela.errors.ImageError` / ``PromptError`` on bad input.
+        strict, and if this output is blocked as sexual_minors the prompt joins the learned
+        prompt bank. Raises :class:`tutela.errors.ImageError` / ``PromptError`` on bad input.
         """
+        at = at or datetime.now(UTC)
         reading = self.reader.read(prompt) if prompt else None
+        gate = self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
         inspection = self.images.inspect(image)
         prompt_signals = reading.signals if reading else []
-        judgement = self.policy.judge_image(inspection.signals, prompt_signals=prompt_signals)
+        judgement, action = self.accounts.settle_image(
+            gate,
+            gate.policy.judge_image(inspection.signals, prompt_signals=prompt_signals),
+            prompt_signals,
+            learn_prompt=prompt,
+        )
         decision = image_decision(
             judgement, inspection, CheckKind.OUTPUT, account, prompt_signals,
             reading.language if reading else None,
         )
+        decision.account_action, decision.created_at = action, at
         self.record(decision, prompt=prompt)
         result = OutputResult(decision, generation=generation, inspection=inspection)
         if decision.allowed:
@@ -207,24 +225,47 @@ class Guard:
         return self.provenance.trace(image)
 
     def check_edit(
-        self, text: str, source_image: ImageInput, account: str | None = None
+        self,
+        text: str,
+        source_image: ImageInput,
+        account: str | None = None,
+        *,
+        at: datetime | None = None,
     ) -> Decision:
         """Check an edit instruction together with the uploaded photo it would change."""
+        at = at or datetime.now(UTC)
+        self.reader.validate(text)
+        gate = self.accounts.before(account, Feature.IMAGE_EDIT, at)
+        if gate.halted:  # suspended: blocked before any detector runs
+            decision = self.accounts.halted(gate, CheckKind.EDIT)
+            self.record(decision, prompt=text)
+            return decision
         reading = self.reader.read(text)
         inspection = self.images.inspect(source_image)
-        judgement = self.policy.judge_image(
-            inspection.signals, prompt_signals=reading.signals, edit=True
+        self.accounts.image_gate(gate, inspection.signals)  # a real person: stricter age rule
+        judgement, action = self.accounts.settle_image(
+            gate,
+            gate.policy.judge_image(inspection.signals, prompt_signals=reading.signals, edit=True),
+            reading.signals,
         )
         decision = image_decision(
             judgement, inspection, CheckKind.EDIT, account, reading.signals, reading.language
         )
+        decision.account_action, decision.created_at = action, at
         self.record(decision, prompt=text)
         return decision
 
-    def check_upload(self, image: ImageInput, account: str | None = None) -> Decision:
+    def check_upload(
+        self, image: ImageInput, account: str | None = None, *, at: datetime | None = None
+    ) -> Decision:
         """Check an image a user uploads or shares (hash banks and detectors)."""
+        at = at or datetime.now(UTC)
+        gate = self.accounts.before(account, Feature.UPLOAD, at)
         inspection = self.images.inspect(image)
-        judgement = self.policy.judge_image(inspection.signals)
+        judgement, action = self.accounts.settle_image(
+            gate, gate.policy.judge_image(inspection.signals)
+        )
         decision = image_decision(judgement, inspection, CheckKind.UPLOAD, account)
+        decision.account_action, decision.created_at = action, at
         self.record(decision)
         return decision

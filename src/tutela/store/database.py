@@ -27,6 +27,7 @@ from tutela.errors import StoreUnavailable
 from tutela.store import migrate
 from tutela.store.db import make_engine, make_sessionmaker
 from tutela.store.decisions import DecisionRepository
+from tutela.store.group_commit import GroupCommitter, Work
 from tutela.store.keys import ApiKeyRepository
 
 T = TypeVar("T")
@@ -67,6 +68,7 @@ class Store:
         self._write_lock: threading.RLock | None = (
             threading.RLock() if engine.dialect.name == "sqlite" else None
         )
+        self._writer = GroupCommitter(self.transaction)
         self._decisions = DecisionRepository(self.sessions)
         self._api_keys = ApiKeyRepository(self.sessions)
 
@@ -129,6 +131,14 @@ class Store:
             return
         with self._write_lock, unavailable_on_error(), self.sessions.begin() as session:
             yield session
+
+    def write(self, work: Work) -> None:
+        """Run ``work(session)`` and return once it is committed, sharing the transaction and
+        commit with writes of other threads that arrive meanwhile (group commit, see
+        :mod:`tutela.store.group_commit`). ``work`` may run again alone if its batch fails,
+        so it must write only through ``session``.
+        """
+        self._writer.submit(work)
 
     # --- health ---------------------------------------------------------------------------
     def ping(self) -> None:
