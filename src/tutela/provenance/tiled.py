@@ -148,13 +148,20 @@ class TiledEngine:
 
     @staticmethod
     def _tones(h: int, w: int, k: int) -> np.ndarray:
-        """The synchronisation tones: sinusoids at whole cycles per tile (so still periodic)."""
+        """The synchronisation tones: sinusoids at known cycles per tile.
+
+        cos(ax + by) = cos(ax)cos(by) - sin(ax)sin(by), so all tones together are one
+        (h×8)·(8×w) matrix product instead of millions of cosines.
+        """
         period = TILE_CELLS * k
-        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-        out = np.zeros((h, w), np.float32)
+        x = np.arange(w, dtype=np.float64) * (2 * np.pi / period)
+        y = np.arange(h, dtype=np.float64) * (2 * np.pi / period)
+        rows, cols = [], []
         for a, b in TONES:
-            out += TONE_AMPLITUDE * np.cos(2 * np.pi * (a * x + b * y) / period)
-        return out
+            rows += [np.cos(b * y), -np.sin(b * y)]
+            cols += [np.cos(a * x), np.sin(a * x)]
+        left = np.stack(rows, axis=1).astype(np.float32) * TONE_AMPLITUDE
+        return left @ np.stack(cols, axis=0).astype(np.float32)
 
     def _amplitude(self, luma: np.ndarray) -> np.ndarray:
         """Per-pixel amplitude in grey levels: a floor on flat areas, more where textured."""
