@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -31,7 +32,7 @@ from tutela.accounts.repository import AccountRepository, ActionChange
 from tutela.accounts.state import AccountState, Attempt, Verification
 from tutela.accounts.tables import ACCOUNT_ID_MAX
 from tutela.accounts.tiers import GENERATION_FEATURES, AgeTier, Feature, meets
-from tutela.decision import AccountAction, Category, Signal, Verdict
+from tutela.decision import AccountAction, Category, CheckKind, Decision, Signal, Verdict
 from tutela.errors import InputError
 from tutela.policy import Judgement, Policy, Thresholds
 from tutela.text.reader import PromptReader, PromptReading
@@ -327,7 +328,7 @@ class AccountMonitor:
         fp = screened.fingerprint
         if blocked_category == SM and fp is not None and screened.bank_hit is None:
             self._index_blocked(gate.account, fp, at)
-        if gate.account is None or screened.reading is None:
+        if gate.account is None or gate.halted:
             return
         state = gate.state
         worth = (
@@ -375,12 +376,61 @@ class AccountMonitor:
             verdict=verdict.value,
             content_verdict=content.value,
             blocked_category=blocked_category,
-            language=screened.reading.language,
+            language=screened.reading.language if screened.reading else None,
             obfuscation=_obfuscation(screened.signals),
             fingerprint=fp,
             probe=bool(probe and probe.probe),
         )
         self.repo.record(new, at, attempt, gate.feature.value, change)
+
+    # --- image flows ---------------------------------------------------------------------
+    def image_gate(self, gate: Gate, signals: list[Signal]) -> None:
+        """An edit's source photo shows a person (a face was found): the age rules of
+        ``edit_real_person`` apply on top of those of the plain edit. Without an account
+        there is no age to assure (the platform did not say who asks), so nothing is added."""
+        if gate.account is not None and any(s.kind in ("face", "face_age") for s in signals):
+            gate.feature = Feature.EDIT_REAL_PERSON
+            gate.refusals.extend(
+                r for r in self.age_refusals(gate.state, gate.feature) if r not in gate.refusals
+            )
+
+    def settle_image(
+        self,
+        gate: Gate,
+        judgement: Judgement,
+        prompt_signals: Sequence[Signal] = (),
+        learn_prompt: str | None = None,
+    ) -> tuple[Judgement, AccountAction]:
+        """An image judgement after the account's actions in force and the ladder (a block
+        for ``sexual_minors`` is a strike like a prompt's): the judgement to wrap into the
+        decision (its ``report`` includes the ladder's flag) and the account action.
+
+        ``learn_prompt``: the prompt that generated this output; when the output itself is
+        blocked as ``sexual_minors`` it joins the learned prompt bank for every account."""
+        if (
+            learn_prompt
+            and judgement.verdict is Verdict.BLOCK
+            and judgement.categories.get(SM, 0.0) >= gate.policy.thresholds.block
+        ):
+            self.learn_output_block(learn_prompt, gate.account, gate.at)
+        out = self.finish(gate, Screened(None, signals=list(prompt_signals)), judgement)
+        settled = Judgement(
+            out.verdict, out.categories, out.reasons, judgement.report or out.report
+        )
+        return settled, out.action
+
+    def halted(self, gate: Gate, kind: CheckKind) -> Decision:
+        """The decision for a suspended account: blocked, no detector has run."""
+        return Decision(
+            verdict=Verdict.BLOCK,
+            categories={},
+            reasons=list(gate.refusals),
+            signals=[],
+            kind=kind,
+            account=gate.account,
+            account_action=AccountAction.SUSPEND,
+            created_at=gate.at,
+        )
 
     # --- the indexes ---------------------------------------------------------------------
     def _index_blocked(self, account: str | None, fp: Fingerprint, at: datetime) -> None:

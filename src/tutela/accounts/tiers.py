@@ -52,7 +52,9 @@ class Feature(StrEnum):
     """Editing an uploaded photo that shows a real person."""
     IMAGE_OF_PERSON = "image_of_person"
     """Generating any image of a person (a platform may demand more assurance for it)."""
+    UPLOAD = "upload"
+    """Uploading or sharing an image (not generation: step-up and the age rule leave it)."""
 
 
-GENERATION_FEATURES = frozenset(Feature)
-"""Every feature above makes images, so ``step_up`` and the under-age rule block them all."""
+GENERATION_FEATURES = frozenset(Feature) - {Feature.UPLOAD}
+"""These features make images, so ``step_up`` and the under-age rule block them all."""
