@@ -7,7 +7,9 @@ matches ``NIÑA``, ``nina`` and ``n1ña`` in a prompt. Term syntax:
 - ``word`` or ``several words``: an exact word or phrase;
 - ``word*``: any word starting with ``word`` (single words of 4+ letters only);
 - ``=word``: counts only when the prompt reads as this language (for words that mean
-  something innocent elsewhere, like German ``Kind`` and English ``kind``).
+  something innocent elsewhere, like German ``Kind`` and English ``kind``);
+- ``first * last`` (only under ``undress``): a verb split around its object, as German
+  separable verbs are (``zieh das Mädchen aus``): ``first``, then ``last`` within a few words.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class LexiconIndex:
     phrase_starts: dict[str, int] = field(default_factory=dict)  # first word -> max length
     prefixes: dict[str, list[Entry]] = field(default_factory=dict)
     prefix_lengths: tuple[int, ...] = ()
+    frames: dict[str, list[tuple[str, Entry]]] = field(default_factory=dict)  # first -> (last, e)
     squeezed: dict[str, list[Entry]] = field(default_factory=dict)
     stopwords: dict[str, frozenset[str]] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
@@ -203,9 +206,21 @@ def _add_language(
             if tier not in tiers or not isinstance(terms, list):
                 raise ConfigError(f"lexicon {name}: unknown tier '{kind}.{tier}'")
             for raw in terms:
+                if isinstance(raw, str) and " * " in raw:
+                    _add_frame(idx, raw, kind, tiers[tier], lang, name)
+                    continue
                 term, gated, is_prefix = _parse_term(raw, f"lexicon {name} {kind}")
                 entry = Entry(kind, tiers[tier], lang, term, gated, tier == "weak")
                 _index_term(idx, term, entry, is_prefix)
+
+
+def _add_frame(idx: LexiconIndex, raw: str, kind: str, score: float, lang: str, name: str) -> None:
+    """``zieh * aus``: two words around an object of up to a few words."""
+    first, _, last = (fold_term(p) for p in raw.partition(" * "))
+    if kind != "undress" or not first or not last or " " in first or " " in last:
+        raise ConfigError(f"lexicon {name}: frames are 'word * word' under undress: {raw!r}")
+    entry = Entry(kind, score, lang, f"{first} ... {last}")
+    idx.frames.setdefault(first, []).append((last, entry))
 
 
 def _index_term(idx: LexiconIndex, term: str, entry: Entry, is_prefix: bool) -> None:

@@ -23,6 +23,7 @@ _AGE_SCORE = 0.95
 _ADULT_AGE_SCORE = 0.9
 _WEAK_PAIR_SCORE = 0.7
 _JOINERS = frozenset({"y", "e", "und", "et", "i"})
+_FRAME_GAP = 5  # words allowed between the two halves of a frame
 _AGE_JOINERS = frozenset({"of", "de", "di", "da", "von", "du", "d", "aged"})
 _PERSON_KINDS = frozenset({"minor", "adult"})
 
@@ -92,6 +93,8 @@ class PromptReader:
                         Match(e, as_written, ex.text, ex.edit) for e in entries if _admits(e, langs)
                     )
         matches.extend(self._ages(tokens, base))
+        if idx.frames:
+            matches.extend(self._frames(tokens, base, langs))
         edits = Counter(base.edits)
         counted: set[str] = set()
         for m in matches:  # one count per obfuscated span, however many entries it matched
@@ -147,6 +150,20 @@ class PromptReader:
                     if e.kind != "benign" and _admits(e, langs):
                         out.append(Match(e, as_written, normalised, edit))
             i += span
+        return out
+
+    def _frames(self, tokens: list[Token], base: BaseText, langs: Counter[str]) -> list[Match]:
+        """Verbs split around their object (``zieh das kleine Mädchen aus``)."""
+        out: list[Match] = []
+        frames = self.index.frames
+        for i, tok in enumerate(tokens):
+            for last, entry in frames.get(tok.text, ()):
+                for j in range(i + 2, min(i + 2 + _FRAME_GAP, len(tokens))):
+                    if tokens[j].text == last and _admits(entry, langs):
+                        written = base.span_as_written(tok.start, tokens[j].end)
+                        normalised = " ".join(t.text for t in tokens[i : j + 1])
+                        out.append(Match(entry, written, normalised))
+                        break
         return out
 
     def _ages(self, tokens: list[Token], base: BaseText) -> list[Match]:
