@@ -301,3 +301,16 @@ def test_a_custom_lexicon_is_used(tmp_path: Path) -> None:
     r = PromptReader(load_index([path])).read("zo vauk plim")
     assert {"minor", "sexual"} <= set(kinds(r))
     assert r.language == "xx"
+
+
+def test_split_verbs_are_read_as_undressing(reader: PromptReader) -> None:
+    r = reader.read("zieh das kleine Mädchen aus")
+    assert {"undress", "minor"} <= set(kinds(r))
+    assert "undress" not in kinds(reader.read("zieh die Stiefel an und geh hinaus"))
+
+
+def test_frames_must_be_two_words_under_undress(tmp_path: Path) -> None:
+    path = tmp_path / "xx.yaml"
+    path.write_text("language: xx\nsexual: [take * off]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="frames"):
+        load_index([path])
