@@ -125,11 +125,10 @@ def _latency(fn: Callable[[int], Any], n: int) -> dict[str, float]:
 # Both are built in one child process, one after the other, and their queries are timed
 # interleaved (ours, theirs, ours, theirs ...): on a shared machine, load from other
 # processes then falls on both alike instead of on whichever ran during a busy minute.
-def build_tutela(signals: list[str]) -> tuple[Any, Callable[[list[str]], list[tuple[int, int]]]]:
-    from tutela.hashes.index import MultiHashIndex
+def _build_ours(cls: type, signals: list[str]) -> tuple[Any, Callable[[list[str]], list]]:
     from tutela.hashes.signal import to_codes
 
-    index = MultiHashIndex()
+    index = cls()
     ids = np.arange(1, len(signals) + 1, dtype=np.int64)  # entry ids (database keys)
     step = 1_000_000
     for s in range(0, len(signals), step):
@@ -139,6 +138,18 @@ def build_tutela(signals: list[str]) -> tuple[Any, Callable[[list[str]], list[tu
         return [(h.query, h.id - 1) for h in index.search(to_codes(hashes), THRESHOLD)]
 
     return index, query
+
+
+def build_tutela(signals: list[str]) -> tuple[Any, Callable[[list[str]], list]]:
+    from tutela.hashes.segments import SegmentedIndex
+
+    return _build_ours(SegmentedIndex, signals)
+
+
+def build_tutela_faiss(signals: list[str]) -> tuple[Any, Callable[[list[str]], list]]:
+    from tutela.hashes.index import MultiHashIndex
+
+    return _build_ours(MultiHashIndex, signals)
 
 
 def build_threatexchange(
@@ -191,7 +202,11 @@ def run_pair(w: Workload, targets: list[str]) -> dict[str, Any]:
     q_hex = [_hexes(q) for q in w.queries]
     extra_hex = _hexes(w.extra)
     n = len(w.codes)
-    builders = {"tutela": build_tutela, "threatexchange": build_threatexchange}
+    builders = {
+        "tutela": build_tutela,
+        "tutela_faiss": build_tutela_faiss,
+        "threatexchange": build_threatexchange,
+    }
     built: dict[str, Any] = {}
     report: dict[str, dict[str, Any]] = {}
     for name in targets:
@@ -218,24 +233,30 @@ def run_pair(w: Workload, targets: list[str]) -> dict[str, Any]:
         report["threatexchange"]["query_8_dihedral_batched_inner_faiss"] = _latency(
             lambda i: te.index.search_with_distance_in_result(q_hex[i], THRESHOLD), len(q_hex)
         )
-    # adding 1,000 hashes to the built index, then finding them
-    if "tutela" in built:
+    # adding 1,000 hashes to the built index, then finding them; removing them again
+    names = {
+        "tutela": "tutela SegmentedIndex (the matcher's: sorted multi-index-hashing segments, "
+        "16x16 bits, NumPy; buffer + logarithmic merges; tombstones)",
+        "tutela_faiss": "tutela MultiHashIndex (FAISS IndexBinaryMultiHash 16x16, nflip=1, "
+        "tombstones)",
+    }
+    for name in ("tutela", "tutela_faiss"):
+        if name not in built:
+            continue
         from tutela.hashes.signal import to_codes
 
-        index, query = built["tutela"]
+        index, query = built[name]
         extra_ids = np.arange(n + 1, n + 1 + ADD_COUNT, dtype=np.int64)
         start = time.perf_counter()
         index.add(extra_ids, to_codes(extra_hex))
-        report["tutela"]["add_1000_ms"] = round((time.perf_counter() - start) * 1000, 2)
-        report["tutela"]["added_found"] = all(
+        report[name]["add_1000_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        report[name]["added_found"] = all(
             (0, n + k) in query([extra_hex[k]]) for k in range(0, ADD_COUNT, 50)
         )
         start = time.perf_counter()
-        report["tutela"]["removed"] = index.remove(extra_ids.tolist())
-        report["tutela"]["remove_1000_ms"] = round((time.perf_counter() - start) * 1000, 2)
-        report["tutela"]["index"] = (
-            "tutela MultiHashIndex (FAISS IndexBinaryMultiHash 16x16, nflip=1, tombstones)"
-        )
+        report[name]["removed"] = index.remove(extra_ids.tolist())
+        report[name]["remove_1000_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        report[name]["index"] = names[name]
     if "threatexchange" in built:
         index, query = built["threatexchange"]
         start = time.perf_counter()
@@ -257,7 +278,8 @@ def _child(w: Workload, targets: list[str], out: Any) -> None:
     import faiss
     import threatexchange.signal_type.pdq.pdq_index  # noqa: F401
 
-    import tutela.hashes.index  # noqa: F401
+    import tutela.hashes.index
+    import tutela.hashes.segments  # noqa: F401
 
     faiss.omp_set_num_threads(1)
     try:
@@ -284,7 +306,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=400, help="images (8 hashes each)")
     ap.add_argument("--truth", type=int, default=40, help="images checked for recall")
     ap.add_argument("--seed", type=int, default=4)
-    ap.add_argument("--only", choices=["tutela", "threatexchange"], default=None)
+    ap.add_argument(
+        "--contenders",
+        nargs="+",
+        default=["tutela", "threatexchange"],
+        choices=["tutela", "tutela_faiss", "threatexchange"],
+        help="tutela = the matcher's SegmentedIndex; tutela_faiss = the FAISS multi-hash "
+        "variant (about 3.5x the memory: at 10M mind the machine)",
+    )
     args = ap.parse_args()
     import faiss
     import threatexchange  # noqa: F401  (fail early when missing)
@@ -310,10 +339,9 @@ def main() -> None:
             ),
             flush=True,
         )
-        targets = [args.only] if args.only else ["tutela", "threatexchange"]
-        results = measure(w, targets)
+        results = measure(w, args.contenders)
         print(json.dumps({"size": n, **results}), flush=True)
-        if len(results) == 2 and "error" not in results:
+        if "tutela" in results and "threatexchange" in results:
             ours = results["tutela"]["query_8_dihedral"]["p50_ms"]
             theirs = results["threatexchange"]["query_8_dihedral"]["p50_ms"]
             print(

@@ -1,8 +1,10 @@
-"""Exact range search over PDQ hashes: a fast multi-index-hashing index and a linear scan.
+"""Exact range search over PDQ hashes: the interface, a linear scan and a FAISS index.
 
-Why two: :class:`MultiHashIndex` is what the matcher uses; :class:`LinearScanIndex` is the
-obviously-correct reference kept beside it and used as the oracle in tests (every query of
-the fast index must return exactly what the scan returns).
+:class:`LinearScanIndex` is the obviously-correct reference, the oracle in tests (every
+query of a fast index must return exactly what the scan returns). :class:`MultiHashIndex`
+wraps FAISS's multi-index hashing; the matcher uses the leaner, faster NumPy variant of
+the same scheme in :mod:`tutela.hashes.segments` (``benchmarks/bank_bench.py`` compares
+all of them with ThreatExchange's index).
 
 How :class:`MultiHashIndex` stays exact. It wraps FAISS's ``IndexBinaryMultiHash``
 (multi-index hashing, Norouzi et al.): the 256 bits are cut into ``nhash`` = 16 chunks of
@@ -68,7 +70,7 @@ class HashIndex(ABC):
     def __contains__(self, entry_id: object) -> bool: ...
 
 
-def _check_codes(
+def check_codes(
     ids: Sequence[int] | np.ndarray, codes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, HASH_BYTES)
@@ -80,7 +82,7 @@ def _check_codes(
     return id_arr, codes
 
 
-def _check_radius(radius: int) -> int:
+def check_radius(radius: int) -> int:
     if not 0 <= radius <= MAX_RADIUS:
         raise ValueError(f"radius must be within 0..{MAX_RADIUS}, not {radius}")
     return int(radius)
@@ -139,7 +141,7 @@ class LinearScanIndex(HashIndex):
         self._ids = np.empty(0, dtype=np.int64)
 
     def add(self, ids: Sequence[int] | np.ndarray, codes: np.ndarray) -> None:
-        id_arr, codes = _check_codes(ids, codes)
+        id_arr, codes = check_codes(ids, codes)
         if np.isin(id_arr, self._ids).any():
             raise ValueError("id already in the index")
         self._codes = np.concatenate([self._codes, codes])
@@ -152,7 +154,7 @@ class LinearScanIndex(HashIndex):
         return int(gone.sum())
 
     def search(self, queries: np.ndarray, radius: int) -> list[IndexHit]:
-        radius = _check_radius(radius)
+        radius = check_radius(radius)
         hits: list[IndexHit] = []
         for qi, query in enumerate(np.asarray(queries, dtype=np.uint8).reshape(-1, HASH_BYTES)):
             dist = popcount_distances(self._codes, query)
@@ -182,7 +184,7 @@ class MultiHashIndex(HashIndex):
         self._faiss = faiss.IndexBinaryMultiHash(HASH_BITS, self.NHASH, HASH_BITS // self.NHASH)
 
     def add(self, ids: Sequence[int] | np.ndarray, codes: np.ndarray) -> None:
-        id_arr, codes = _check_codes(ids, codes)
+        id_arr, codes = check_codes(ids, codes)
         if not len(id_arr):
             return
         with self._lock:
@@ -216,7 +218,7 @@ class MultiHashIndex(HashIndex):
             self._slots.append(live_ids[order])
 
     def search(self, queries: np.ndarray, radius: int) -> list[IndexHit]:
-        radius = _check_radius(radius)
+        radius = check_radius(radius)
         q = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, HASH_BYTES)
         with self._lock:
             if self._slots.size == 0 or len(q) == 0:

@@ -1,6 +1,6 @@
 """Matching an image's 8 dihedral PDQ hashes against every enabled bank, as signals.
 
-One in-memory :class:`~tutela.hashes.index.MultiHashIndex` holds every *enabled entry* of
+One in-memory :class:`~tutela.hashes.segments.SegmentedIndex` holds every *enabled entry* of
 every bank; bank settings (on/off, threshold, kind) are applied after the search, so
 switching a bank off or changing its threshold never touches the index. The index follows
 the database incrementally (:meth:`BankMatcher.refresh`): new and re-enabled entries are
@@ -25,9 +25,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tutela.decision import Signal
-from tutela.hashes.index import HashIndex, MultiHashIndex
+from tutela.hashes.index import HashIndex
 from tutela.hashes.models import Bank, BankKind
 from tutela.hashes.repository import BankRepository
+from tutela.hashes.segments import SegmentedIndex
 from tutela.hashes.signal import normalise_pdq, to_codes
 from tutela.image.pdq import DIHEDRAL_NAMES, QUALITY_THRESHOLD, PdqResult
 
@@ -137,7 +138,7 @@ class BankMatcher:
         self,
         repo: BankRepository,
         *,
-        index_factory: Callable[[], HashIndex] = MultiHashIndex,
+        index_factory: Callable[[], HashIndex] = SegmentedIndex,
         refresh_seconds: float = 2.0,
     ) -> None:
         self.repo = repo
