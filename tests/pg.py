@@ -118,16 +118,23 @@ class TempPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _unavailable(message: str) -> None:
+    """Skip locally; under ``CI=true`` fail, because CI installs PostgreSQL on purpose."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: the PostgreSQL tests must run)", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[TempPostgres]:
     """The session's PostgreSQL server (skipped without binaries; an error under CI=true)."""
     bin_dir = find_pg_bin()
     if bin_dir is None:
-        message = "PostgreSQL binaries (initdb, pg_ctl) not found; install Debian 'postgresql'"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI=true: PostgreSQL tests must run)", pytrace=False)
-        pytest.skip(message)
-    server = TempPostgres(bin_dir).start()
+        _unavailable("PostgreSQL binaries (initdb, pg_ctl) not found; install Debian 'postgresql'")
+    try:
+        server = TempPostgres(bin_dir).start()  # type: ignore[arg-type]
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        _unavailable(f"could not start a throw-away PostgreSQL server: {exc}")
     try:
         yield server
     finally:
