@@ -98,6 +98,8 @@ def test_incremental_add_remove_readd_match_the_oracle(fast_cls: type[HashIndex]
     assert len(fast) == 3_500
     assert int(gone[0]) not in fast
     assert fast.search(queries, 31) == oracle.search(queries, 31)
+    probe = np.concatenate([ids, [0, 10**12]])
+    assert (fast.present(probe) == oracle.present(probe)).all()
     # re-adding a removed id (out of order) works and is found again
     back = gone[:10]
     slots = back - 100

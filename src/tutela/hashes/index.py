@@ -67,7 +67,13 @@ class HashIndex(ABC):
         """Number of live hashes."""
 
     @abstractmethod
-    def __contains__(self, entry_id: object) -> bool: ...
+    def present(self, ids: np.ndarray) -> np.ndarray:
+        """For each of ``ids``, whether it is live in the index (vectorised membership)."""
+
+    def __contains__(self, entry_id: object) -> bool:
+        if not isinstance(entry_id, int):
+            return False
+        return bool(self.present(np.array([entry_id], dtype=np.int64))[0])
 
 
 def check_codes(
@@ -165,8 +171,8 @@ class LinearScanIndex(HashIndex):
     def __len__(self) -> int:
         return len(self._ids)
 
-    def __contains__(self, entry_id: object) -> bool:
-        return isinstance(entry_id, int) and bool((self._ids == entry_id).any())
+    def present(self, ids: np.ndarray) -> np.ndarray:
+        return np.isin(np.asarray(ids, dtype=np.int64), self._ids)
 
 
 class MultiHashIndex(HashIndex):
@@ -237,11 +243,12 @@ class MultiHashIndex(HashIndex):
     def __len__(self) -> int:
         return self._slots.size - self._slots.dead
 
-    def __contains__(self, entry_id: object) -> bool:
-        if not isinstance(entry_id, int):
-            return False
+    def present(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
         with self._lock:
-            return bool(len(self._slots.live_slots_of(np.array([entry_id], dtype=np.int64))))
+            used = self._slots.ids[: self._slots.size]
+            alive = self._slots.alive[: self._slots.size]
+            return np.isin(ids, used[alive])
 
     def memory_bytes(self) -> int:
         """Approximate resident size: codes, the 16 hash tables' id lists, the slot arrays."""

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from tutela.decision import Signal
 from tutela.hashes.index import HashIndex
 from tutela.hashes.models import Bank, BankKind
@@ -176,21 +178,19 @@ class BankMatcher:
             else:
                 changes = self.repo.changed_since(self._since - _CLOCK_OVERLAP)
             applied = 0
-            add_ids: list[int] = []
-            add_sigs: list[str] = []
-            remove_ids: list[int] = []
-            for ch in changes:
-                present = ch.id in self._index
-                if ch.enabled and not present:
-                    add_ids.append(ch.id)
-                    add_sigs.append(ch.signal)
-                elif not ch.enabled and present:
-                    remove_ids.append(ch.id)
-            if add_ids:
-                self._index.add(add_ids, to_codes(add_sigs))
-                applied += len(add_ids)
-            if remove_ids:
-                applied += self._index.remove(remove_ids)
+            if changes:
+                ids = np.fromiter((ch.id for ch in changes), dtype=np.int64, count=len(changes))
+                enabled = np.fromiter(
+                    (ch.enabled for ch in changes), dtype=bool, count=len(changes)
+                )
+                present = self._index.present(ids)
+                to_add = np.flatnonzero(enabled & ~present)
+                to_remove = ids[~enabled & present]
+                if len(to_add):
+                    self._index.add(ids[to_add], to_codes(changes[i].signal for i in to_add))
+                    applied += len(to_add)
+                if len(to_remove):
+                    applied += self._index.remove(to_remove.tolist())
             if changes:
                 latest = max(ch.updated_at for ch in changes)
                 self._since = latest if self._since is None else max(self._since, latest)

@@ -219,11 +219,17 @@ class SegmentedIndex(HashIndex):
         with self._lock:
             return sum(len(s) - s.dead for s in self._segments) + len(self._buf_ids)
 
-    def __contains__(self, entry_id: object) -> bool:
-        if not isinstance(entry_id, int):
-            return False
+    def present(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
         with self._lock:
-            return self._locate(np.array([entry_id], dtype=np.int64))[1] > 0
+            found = np.isin(ids, self._buf_ids)
+            for segment in self._segments:
+                pos = np.searchsorted(segment.ids, ids)
+                inside = pos < len(segment)
+                hit = np.zeros(len(ids), dtype=bool)
+                hit[inside] = (segment.ids[pos[inside]] == ids[inside]) & segment.alive[pos[inside]]
+                found |= hit
+            return found
 
     def memory_bytes(self) -> int:
         """Bytes held by the arrays (codes, ids, per-chunk orders and offsets, buffer)."""
