@@ -310,3 +310,21 @@ def test_service_on_postgres(tmp_path: Path, pg_url: str) -> None:
         ids = [svc.check(t, account="acct-pg").json()["id"] for t in (ALLOWED, BLOCKED)]
         r = svc.client.get("/v1/accounts/acct-pg/decisions", headers=svc.headers("review"))
         assert [d["id"] for d in r.json()["decisions"]] == list(reversed(ids))
+
+
+def test_expired_allowed_prompt_text_is_purged_at_start(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tutela.decision import Decision, Verdict
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("retention:\n  allowed_prompt_days: 2\n", encoding="utf-8")
+    guard = Guard.open(data_dir=tmp_path / "data", policy_file=policy)
+    old = Decision(Verdict.ALLOW, {}, [], [], account="a",
+                   created_at=datetime.now(UTC) - timedelta(days=3))
+    guard.store.decisions.record(old, prompt="old allowed text", allowed_prompt_days=2)
+    fresh = guard.check_prompt(ALLOWED, account="a")
+    with TestClient(create_app(guard)):
+        pass  # the lifespan's first purge runs at start
+    assert guard.store.decisions.get(old.id).prompt_text is None  # type: ignore[union-attr]
+    assert guard.store.decisions.get(fresh.id).prompt_text == ALLOWED  # type: ignore[union-attr]

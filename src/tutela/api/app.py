@@ -10,6 +10,8 @@ reach the Guard as ``request.app.state.guard`` and protect themselves with
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +40,27 @@ ROUTER_MODULES: tuple[str, ...] = (
 """One line per area: the module's ``router`` is included in the app."""
 
 _WARM_UP_TEXT = "a watercolour of a lighthouse at dawn"
+PURGE_EVERY_SECONDS = 3600
+
+
+async def _purge_expired_prompts(guard: Guard) -> None:
+    """Forget allowed prompts' text whose retention ran out. Any worker may run it (the
+    update is idempotent); errors are logged, never raised, so the hourly loop lives on."""
+    store = guard.store
+    try:
+        count = await run_in_threadpool(lambda: store.run(store.decisions.purge_expired_prompts))
+        if count:
+            logs.get_logger("tutela.api").info("purged_prompt_text", count=count)
+    except Exception as exc:
+        logs.get_logger("tutela.api").warning(
+            "purge_skipped", error=f"{type(exc).__name__}: {exc}"
+        )
+
+
+async def _purge_hourly(guard: Guard) -> None:
+    while True:
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
+        await _purge_expired_prompts(guard)
 
 
 def create_app(guard: Guard | None = None) -> FastAPI:
@@ -63,7 +86,15 @@ def create_app(guard: Guard | None = None) -> FastAPI:
         except StoreUnavailable as exc:
             log.warning("database_unavailable_at_start", error=str(exc))
         log.info("started", version=__version__, database=guard.store.dialect)
+        purger = None
+        if guard.policy.retention.allowed_prompt_days > 0:  # else no prompt text expires
+            await _purge_expired_prompts(guard)
+            purger = asyncio.create_task(_purge_hourly(guard))
         yield
+        if purger is not None:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
         guard.store.close()
 
     app = FastAPI(
