@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from imagesamples import drawn, encode, sample
 from test_api import Service, _error
 
 from tutela import Guard
+from tutela.accounts.state import Verification
+from tutela.accounts.tiers import AgeTier
 from tutela.hashes.repository import BankRepository
 from tutela.image.age import FaceAgeDetector
 from tutela.image.nudity import NudityDetector
@@ -79,6 +82,11 @@ def test_output_for_a_child_prompt_with_nudity_is_blocked(tmp_path: Path) -> Non
 
 def test_edit_of_a_real_adult_photo(tmp_path: Path) -> None:
     for svc in _svc(tmp_path, FACE, ADULT):
+        # Editing a photo of a real person needs a verified adult account (accounts policy).
+        now = datetime.now(UTC)
+        svc.guard.accounts.record_verification(
+            "acct-9", Verification(AgeTier.VERIFIED_ADULT, "id_document", now), now
+        )
         blocked = _post(svc, "edits", prompt="undress her").json()
         assert blocked["verdict"] == "block"
         assert "sexualised_real_person" in blocked["categories"]

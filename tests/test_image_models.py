@@ -72,11 +72,19 @@ def test_age_search_on_its_own_finds_the_astronaut() -> None:
 def test_guard_edit_flow_with_the_real_models(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The astronaut photo has a real adult face: a sexualising edit instruction is blocked
     as sexualised_real_person, an ordinary one is allowed."""
+    from datetime import UTC, datetime
+
     from imagesamples import encode
 
     from tutela import Guard
+    from tutela.accounts.state import Verification
+    from tutela.accounts.tiers import AgeTier
 
     guard = Guard.open(data_dir=tmp_path / "data")
+    now = datetime.now(UTC)  # editing a real person's photo needs a verified adult account
+    guard.accounts.record_verification(
+        "acct-edit", Verification(AgeTier.VERIFIED_ADULT, "id_document", now), now
+    )
     photo = encode(sample("astronaut"), "JPEG", quality=92)
     blocked = guard.check_edit("undress her", photo, "acct-edit")
     assert blocked.verdict is Verdict.BLOCK
