@@ -314,3 +314,9 @@ def test_frames_must_be_two_words_under_undress(tmp_path: Path) -> None:
     path.write_text("language: xx\nsexual: [take * off]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="frames"):
         load_index([path])
+
+
+def test_innocent_objects_close_no_frame(reader: PromptReader) -> None:
+    assert "undress" not in kinds(reader.read("Das Kind zieht die Jacke aus"))
+    assert "undress" not in kinds(reader.read("Kinder müssen die Schuhe ausziehen"))
+    assert "minor" in kinds(reader.read("Kinder in Badehosen am See"))

@@ -82,7 +82,8 @@ class PromptReader:
         idx = self.index
         tokens, extras = tokenise(base.text, idx.is_word, self._is_term)
         langs = _leading(self._languages(tokens))
-        matches = self._match_lexicon(tokens, base, langs)
+        benign: set[int] = set()  # token indices covered by a benign phrase
+        matches = self._match_lexicon(tokens, base, langs, benign)
         matched_spans = {(m.as_written) for m in matches}
         for ex in extras:
             entries = idx.lookup_word(ex.text) or _first_hit(idx, ex.alts)
@@ -94,7 +95,7 @@ class PromptReader:
                     )
         matches.extend(self._ages(tokens, base))
         if idx.frames:
-            matches.extend(self._frames(tokens, base, langs))
+            matches.extend(self._frames(tokens, base, langs, benign))
         edits = Counter(base.edits)
         counted: set[str] = set()
         for m in matches:  # one count per obfuscated span, however many entries it matched
@@ -117,8 +118,9 @@ class PromptReader:
         return langs
 
     def _match_lexicon(
-        self, tokens: list[Token], base: BaseText, langs: Counter[str]
+        self, tokens: list[Token], base: BaseText, langs: Counter[str], benign: set[int]
     ) -> list[Match]:
+        """Greedy longest-first lexicon matches; fills ``benign`` with the innocent spans."""
         idx = self.index
         out: list[Match] = []
         i, n = 0, len(tokens)
@@ -147,19 +149,27 @@ class PromptReader:
                 normalised = " ".join(t.text for t in tokens[i : i + span])
                 edit = next((t.edit for t in tokens[i : i + span] if t.edit), None)
                 for e in entries:
-                    if e.kind != "benign" and _admits(e, langs):
+                    if e.kind == "benign":
+                        benign.update(range(i, i + span))
+                    elif _admits(e, langs):
                         out.append(Match(e, as_written, normalised, edit))
             i += span
         return out
 
-    def _frames(self, tokens: list[Token], base: BaseText, langs: Counter[str]) -> list[Match]:
-        """Verbs split around their object (``zieh das kleine Mädchen aus``)."""
+    def _frames(
+        self, tokens: list[Token], base: BaseText, langs: Counter[str], benign: set[int]
+    ) -> list[Match]:
+        """Verbs split around their object (``zieh das kleine Mädchen aus``).
+
+        A frame whose closing word belongs to a benign phrase is innocent: ``zieht die Jacke
+        aus`` (takes off the jacket), with ``die jacke aus`` in the benign list.
+        """
         out: list[Match] = []
         frames = self.index.frames
         for i, tok in enumerate(tokens):
             for last, entry in frames.get(tok.text, ()):
                 for j in range(i + 2, min(i + 2 + _FRAME_GAP, len(tokens))):
-                    if tokens[j].text == last and _admits(entry, langs):
+                    if tokens[j].text == last and j not in benign and _admits(entry, langs):
                         written = base.span_as_written(tok.start, tokens[j].end)
                         normalised = " ".join(t.text for t in tokens[i : j + 1])
                         out.append(Match(entry, written, normalised))
