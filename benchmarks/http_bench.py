@@ -125,7 +125,8 @@ def run_wrk(url: str, key: str | None, seconds: float, conns: int, cpus: str, tm
     prompts = "{" + ", ".join(json.dumps(p) for p in PROMPTS) + "}"
     lua.write_text(WRK_SCRIPT % {"prompts": prompts, "auth": auth, "accounts": ACCOUNTS})
     out = subprocess.run(
-        pinned(cpus, ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "-s", str(lua), url]),
+        pinned(cpus, ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s",
+                      "-s", str(lua), url]),
         capture_output=True, text=True, check=True,
     ).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
@@ -260,6 +261,48 @@ def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
     return out
 
 
+def breakdown(samples: int = 300) -> None:
+    """Single-thread CPU cost per prompt check of each stage, in this process (no HTTP).
+
+    Shows where a request's time goes: the HTTP ratio cannot exceed what the Guard's own
+    per-check cost allows.
+    """
+    from tutela import Guard
+    from tutela.store.decisions import decision_row
+
+    with tempfile.TemporaryDirectory(prefix="tutela-breakdown-") as tmp:
+        guard = Guard.open(data_dir=tmp)
+        for i in range(30):
+            guard.check_prompt(PROMPTS[i % len(PROMPTS)], account=f"acct-{i}")
+
+        def cpu_us(fn) -> float:  # type: ignore[no-untyped-def]
+            start = time.process_time()
+            for i in range(samples):
+                fn(i)
+            return (time.process_time() - start) / samples * 1e6
+
+        read = cpu_us(lambda i: guard.read_prompt(PROMPTS[i % len(PROMPTS)]))
+        full = cpu_us(lambda i: guard.check_prompt(PROMPTS[i % len(PROMPTS)],
+                                                   account=f"acct-{i % ACCOUNTS}"))
+        sample = guard.check_prompt(PROMPTS[0], account="acct-x")
+        insert = cpu_us(lambda i: guard.store.write(
+            lambda s: guard.store.decisions.add(
+                s, decision_row(type(sample)(sample.verdict, {}, [], [], account="a"),
+                                prompt=PROMPTS[0]))))
+        callbacks = list(guard._decision_callbacks)
+        guard._decision_callbacks.clear()
+        bare = cpu_us(lambda i: guard.check_prompt(PROMPTS[i % len(PROMPTS)],
+                                                   account=f"acct-{i % ACCOUNTS}"))
+        guard._decision_callbacks.extend(callbacks)
+    print("in-process CPU per prompt check (single thread, SQLite):")
+    print(f"  prompt reader                      {read:8.0f} us")
+    print(f"  decision insert + commit (store)   {insert:8.0f} us")
+    print(f"  check_prompt without on_decision   {bare:8.0f} us  "
+          "(reader, accounts, policy, insert)")
+    print(f"  check_prompt, everything           {full:8.0f} us  (+ {len(callbacks)} on_decision "
+          f"callback(s): {', '.join(type(c).__name__ for c in callbacks)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -270,7 +313,12 @@ def main() -> None:
     parser.add_argument("--client-cpus", default="1", help="taskset CPU list for the client")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="only print the in-process cost of each stage of a check")
     args = parser.parse_args()
+    if args.breakdown:
+        breakdown()
+        return
     print(f"client: {'wrk' if shutil.which('wrk') else 'python asyncio'}; servers on CPU "
           f"{args.server_cpus}, client on CPU {args.client_cpus}; {args.connections} "
           f"connections, {args.duration:.0f} s per run")
