@@ -70,7 +70,8 @@ class _Segment:
         self.alive = np.ones(len(ids), dtype=bool)
         self.dead = 0
         m = len(ids)
-        values = _chunk_values(self.codes)
+        # uint16 keys: NumPy's stable sort is then a radix sort, O(m) per chunk.
+        values = self.codes.view(">u2").astype(np.uint16)
         self.perm = np.empty((CHUNKS, m), dtype=np.int32)
         self.offsets = np.zeros((CHUNKS, 65_537), dtype=np.int64)
         for c in range(CHUNKS):
