@@ -8,6 +8,7 @@ migrations, the registry bank is the real index; detectors play recorded outputs
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections.abc import Iterator
@@ -253,6 +254,13 @@ def test_http_trace_holds_the_account_back_from_the_check_scope(svc: Service) ->
     assert review["account"] == "acct-http" and review["channel"] == "watermark"
     assert len(svc.guard.provenance.records.lookups(result.provenance_id or "")) == 1
     assert post("check", b"not an image").status_code == 422
+    checked = svc.client.post(
+        "/v1/outputs/check", files={"image": ("o.png", _png("rocket"), "image/png")},
+        data={"account": "acct-http"}, headers=svc.headers("check"),
+    ).json()
+    assert checked["verdict"] == "allow" and checked["generation_id"].startswith("gen_")
+    marked = base64.b64decode(checked["marked_image"])
+    assert post("check", marked).json()["generation_id"] == checked["generation_id"]
     assert post("check", _png("coffee")).json()["verdict"] == "not ours"
     assert svc.client.post("/v1/trace", files={"image": ("f", data, "image/jpeg")}
                            ).status_code == 401

@@ -55,6 +55,10 @@ class OutputDecisionOut(DecisionOut):
         "output has none and must not be published."
     )
     generation: str | None
+    generation_id: str | None = Field(
+        None, description="Tutela's generation id for the marked image (what /v1/trace of it "
+        "returns); null when not marked"
+    )
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -122,6 +126,7 @@ def check_output(
         image=result.inspection.summary(),
         marked_image=marked,
         generation=generation,
+        generation_id=result.provenance_id,
     )
 
 
