@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -34,6 +34,30 @@ _att = AttemptRow.__table__
 _ver = VerificationRow.__table__
 _act = ActionRow.__table__
 _blk = BlockedPromptRow.__table__
+
+# Hot-path statements are built once: SQLAlchemy then reuses their compiled form and cache
+# key, which otherwise costs more than SQLite's own work for a primary-key lookup.
+_STATE_COLUMNS = [c.name for c in _acc.columns if c.name not in ("id", "created_at")]
+_LOAD = select(_acc).where(_acc.c.id == bindparam("account_id"))
+_RECENT = (
+    select(_att)
+    .where(_att.c.account_id == bindparam("account_id"), _att.c.at >= bindparam("since"))
+    .order_by(_att.c.at, _att.c.id)
+)
+_BLOCK_TIMES = select(_att.c.blocked_category, _att.c.at).where(
+    _att.c.account_id == bindparam("account_id"),
+    _att.c.at >= bindparam("since"),
+    _att.c.blocked_category.is_not(None),
+)
+_UPDATE_STATE = (
+    update(_acc)
+    .where(_acc.c.id == bindparam("account_id"))
+    .values({c: bindparam(c) for c in _STATE_COLUMNS})
+)
+_INSERT_STATE = insert(_acc)
+_INSERT_ATTEMPT = insert(_att)
+_INSERT_BLOCKED = insert(_blk)
+_INSERT_ACTION = insert(_act)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +83,20 @@ class BlockedPrompt:
     at: datetime
 
 
+def _upsert_statement(dialect: str):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (id) DO UPDATE for SQLite and PostgreSQL (None elsewhere)."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        return None
+    stmt = dialect_insert(_acc)
+    return stmt.on_conflict_do_update(
+        index_elements=[_acc.c.id], set_={c: stmt.excluded[c] for c in _STATE_COLUMNS}
+    )
+
+
 class AccountRepository:
     """Reads and writes account state. Every method is one short transaction."""
 
@@ -67,11 +105,12 @@ class AccountRepository:
         migrates itself (the embedded SQLite default)."""
         self.engine = engine
         self._ensure_schema = ensure_schema
+        self._upsert = _upsert_statement(engine.dialect.name)
 
     # --- reads ---------------------------------------------------------------------------
     def load(self, account_id: str) -> AccountState:
         with self._errors(), self.engine.connect() as conn:
-            row = conn.execute(select(_acc).where(_acc.c.id == account_id)).mappings().first()
+            row = conn.execute(_LOAD, {"account_id": account_id}).mappings().first()
         if row is None:
             return AccountState(id=account_id)
         return AccountState(
@@ -95,13 +134,10 @@ class AccountRepository:
 
     def recent_attempts(self, account_id: str, since: datetime) -> list[Attempt]:
         """Remembered attempts at or after ``since``, oldest first."""
-        q = (
-            select(_att)
-            .where(_att.c.account_id == account_id, _att.c.at >= since)
-            .order_by(_att.c.at, _att.c.id)
-        )
         with self._errors(), self.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
+            rows = (
+                conn.execute(_RECENT, {"account_id": account_id, "since": since}).mappings().all()
+            )
         return [
             Attempt(
                 at=r["at"],
@@ -122,14 +158,10 @@ class AccountRepository:
 
     def block_times(self, account_id: str, since: datetime) -> dict[str, list[datetime]]:
         """Times of the account's content blocks per category since ``since``."""
-        q = select(_att.c.blocked_category, _att.c.at).where(
-            _att.c.account_id == account_id,
-            _att.c.at >= since,
-            _att.c.blocked_category.is_not(None),
-        )
         out: dict[str, list[datetime]] = {}
+        params = {"account_id": account_id, "since": since}
         with self._errors(), self.engine.connect() as conn:
-            for cat, at in conn.execute(q):
+            for cat, at in conn.execute(_BLOCK_TIMES, params):
                 out.setdefault(cat, []).append(at)
         return out
 
@@ -204,19 +236,20 @@ class AccountRepository:
             if attempt is not None:
                 fp = attempt.fingerprint
                 conn.execute(
-                    insert(_att).values(
-                        account_id=state.id,
-                        at=attempt.at,
-                        kind=kind,
-                        verdict=attempt.verdict,
-                        blocked_category=attempt.blocked_category,
-                        content_verdict=attempt.content_verdict,
-                        language=attempt.language,
-                        obfuscation=attempt.obfuscation,
-                        fingerprint=fp.to_bytes() if fp else None,
-                        shingles=fp.size if fp else 0,
-                        probe=attempt.probe,
-                    )
+                    _INSERT_ATTEMPT,
+                    {
+                        "account_id": state.id,
+                        "at": attempt.at,
+                        "kind": kind,
+                        "verdict": attempt.verdict,
+                        "blocked_category": attempt.blocked_category,
+                        "content_verdict": attempt.content_verdict,
+                        "language": attempt.language,
+                        "obfuscation": attempt.obfuscation,
+                        "fingerprint": fp.to_bytes() if fp else None,
+                        "shingles": fp.size if fp else 0,
+                        "probe": attempt.probe,
+                    },
                 )
             if change is not None:
                 self._log_action(conn, state.id, at, change)
@@ -247,15 +280,16 @@ class AccountRepository:
     ) -> int:
         with self._errors(), self.engine.begin() as conn:
             res = conn.execute(
-                insert(_blk).values(
-                    source=source,
-                    account_id=account_id,
-                    category=category,
-                    fingerprint=fp.to_bytes(),
-                    shingles=fp.size,
-                    digest=fp.digest,
-                    at=at,
-                )
+                _INSERT_BLOCKED,
+                {
+                    "source": source,
+                    "account_id": account_id,
+                    "category": category,
+                    "fingerprint": fp.to_bytes(),
+                    "shingles": fp.size,
+                    "digest": fp.digest,
+                    "at": at,
+                },
             )
             return int(res.inserted_primary_key[0])
 
@@ -278,27 +312,31 @@ class AccountRepository:
             "last_block_at": s.last_block_at,
             "updated_at": at,
         }
-        res = conn.execute(update(_acc).where(_acc.c.id == s.id).values(**values))
+        if self._upsert is not None:  # one statement, atomic against concurrent creators
+            conn.execute(self._upsert, {"id": s.id, "created_at": at, **values})
+            return
+        res = conn.execute(_UPDATE_STATE, {"account_id": s.id, **values})
         if res.rowcount:
             return
         try:
             with conn.begin_nested():
-                conn.execute(insert(_acc).values(id=s.id, created_at=at, **values))
+                conn.execute(_INSERT_STATE, {"id": s.id, "created_at": at, **values})
         except IntegrityError:  # another worker created it meanwhile: update instead
-            conn.execute(update(_acc).where(_acc.c.id == s.id).values(**values))
+            conn.execute(_UPDATE_STATE, {"account_id": s.id, **values})
 
     @staticmethod
     def _log_action(conn: Connection, account_id: str, at: datetime, c: ActionChange) -> None:
         conn.execute(
-            insert(_act).values(
-                account_id=account_id,
-                at=at,
-                action=c.action.value,
-                until=c.until,
-                reason=c.reason[:500],
-                actor=c.actor[:200],
-                report=c.report,
-            )
+            _INSERT_ACTION,
+            {
+                "account_id": account_id,
+                "at": at,
+                "action": c.action.value,
+                "until": c.until,
+                "reason": c.reason[:500],
+                "actor": c.actor[:200],
+                "report": c.report,
+            },
         )
 
     @contextmanager
