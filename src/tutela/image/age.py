@@ -158,8 +158,9 @@ class AgeAndGenderModel:
     def faces(
         self, image: Image.Image, boxes: Sequence[Sequence[int]] | None = None
     ) -> list[dict[str, Any]]:
-        rgb = np.asarray(image.convert("RGB"))
-        h, w = rgb.shape[:2]
+        if image.mode != "RGB":  # the inspector hands RGB; others may not
+            image = image.convert("RGB")
+        w, h = image.size
         with self._lock:
             if boxes is None:
                 found = self._search(image)
@@ -170,7 +171,7 @@ class AgeAndGenderModel:
                 ]
             if not found:
                 return []
-            return list(self._predictor.predict(rgb, found))
+            return list(self._predictor.predict(np.asarray(image), found))
 
     def _search(self, image: Image.Image) -> list[tuple[int, int, int, int]]:
         """HOG faces as ``(top, right, bottom, left)`` in original pixels."""
@@ -181,7 +182,7 @@ class AgeAndGenderModel:
             small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
         else:
             scale = 1.0
-        rects = self._hog(np.asarray(small.convert("RGB")), self.upsample)
+        rects = self._hog(np.asarray(small), self.upsample)
         h, w = image.height, image.width
         return [
             (

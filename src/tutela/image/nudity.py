@@ -148,6 +148,8 @@ class NudityDetector(ImageDetector):
 
     def detect(self, image: Image.Image, prior: Sequence[Signal] = ()) -> list[Signal]:
         model = self._ensure_model()
+        if image.mode != "RGB":  # the inspector hands RGB; others may not
+            image = image.convert("RGB")
         scale = 1.0
         longest = max(image.size)
         if longest > self.max_side:
@@ -155,7 +157,7 @@ class NudityDetector(ImageDetector):
             size = (max(1, round(image.width / scale)), max(1, round(image.height / scale)))
             image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
         # NudeNet follows OpenCV: a BGR array.
-        bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+        bgr = np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
         with self._lock:
             detections = model.detect(bgr)
         return signals_from_detections(detections, scale=scale, detector=self.name)
