@@ -61,7 +61,7 @@ def proof(
     """
     ev = open_evidence(ctx)
     with cli_errors():
-        if entry.isdigit():
+        if entry.isascii() and entry.isdigit():
             seq = int(entry)
         else:
             found = ev.log.find(entry)

@@ -290,6 +290,8 @@ class AuditLog:
             return int(s.scalar(select(func.count()).select_from(AuditEntryRow)) or 0)
 
     def get(self, seq: int) -> LogEntry | None:
+        if not 0 <= seq < 2**62:  # beyond any index; also keeps huge numbers off the driver
+            return None
         with self._sessions() as s:
             row = s.get(AuditEntryRow, seq)
             return LogEntry.from_row(row) if row else None
@@ -433,6 +435,8 @@ class AuditLog:
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
         """Proof that the tree of ``old_size`` is a prefix of the tree of ``new_size``."""
+        if not 0 < old_size < 2**62 or (new_size is not None and not 0 < new_size < 2**62):
+            raise InputError("tree sizes must be positive and within the log")
         leaves = self.leaf_hashes(new_size)
         if new_size is not None and len(leaves) != new_size:
             raise InputError(f"the log has only {len(leaves)} entries")

@@ -13,12 +13,16 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tutela.errors import InputError
 from tutela.store.db import Base
 
 
 def utc(dt: datetime) -> datetime:
     """SQLite hands timestamps back without a zone; every one we store is UTC."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    try:
+        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01 at +00:01 from a hostile query
+        raise InputError(f"time {dt.isoformat()} is out of range") from None
 
 
 class AuditEntryRow(Base):
