@@ -162,7 +162,8 @@ def judge_image(
         )
     elif nude and possible and not prompt_minor:
         youngest = min(f.age for f in possible)
-        out.score(SM, seen.nudity)
+        # The verdict is decided by the rule; the score must not read lower than a block.
+        out.score(SM, max(seen.nudity, policy.thresholds.block))
         out.act(
             Verdict.BLOCK,
             f"possible minor: {parts} (score {seen.nudity:.2f}) with a face of apparent age "
