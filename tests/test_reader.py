@@ -320,3 +320,27 @@ def test_innocent_objects_close_no_frame(reader: PromptReader) -> None:
     assert "undress" not in kinds(reader.read("Das Kind zieht die Jacke aus"))
     assert "undress" not in kinds(reader.read("Kinder müssen die Schuhe ausziehen"))
     assert "minor" in kinds(reader.read("Kinder in Badehosen am See"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nudechild",
+        "N U D E   C H I L D",
+        "nude, c-h-i-l-d!",
+        "ɴᴜᴅᴇ child",  # small capitals
+        "ⁿᵘᵈᵉ child",  # superscripts
+        "n̶u̶d̶e̶ child",  # combining strike-through
+        "ņ̷̢ų̸d̴e̵ child",  # zalgo
+        "🧒 nude",  # emoji read by name
+        "🇳🇺🇩🇪 child",  # regional indicator letters
+        "Nude Chıld",  # dotless i
+    ],
+)
+def test_tricks_beyond_the_variant_generator(reader: PromptReader, text: str) -> None:
+    assert {"sexual", "minor"} <= set(kinds(reader.read(text)))
+
+
+def test_ordinary_compounds_are_not_split(reader: PromptReader) -> None:
+    for text in ("kidnapped", "understanding", "boyfriend", "assessment", "butterfly"):
+        assert kinds(reader.read(text)) == {}, text

@@ -82,6 +82,7 @@ SEPARATOR = "separator"
 LEET = "leet"
 REPEAT = "repeat"
 SPACING = "spacing"
+GLUED = "glued"  # two words written as one: nudechild
 
 #: Edits that ordinary writing produces; reported, but not counted as obfuscation.
 ORDINARY_EDITS = frozenset({ACCENT})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from tutela.decision import Signal
 from tutela.errors import PromptError
 from tutela.text.lexicon import Entry, LexiconIndex, default_index
-from tutela.text.normalise import ORDINARY_EDITS, BaseText, normalise_chars
+from tutela.text.normalise import GLUED, ORDINARY_EDITS, BaseText, normalise_chars
 from tutela.text.tokens import Token, tokenise
 
 DETECTOR = "prompt_lexicon"
@@ -23,6 +23,7 @@ _AGE_SCORE = 0.95
 _ADULT_AGE_SCORE = 0.9
 _WEAK_PAIR_SCORE = 0.7
 _JOINERS = frozenset({"y", "e", "und", "et", "i"})
+_MIN_GLUED = 7
 _FRAME_GAP = 5  # words allowed between the two halves of a frame
 _AGE_JOINERS = frozenset({"of", "de", "di", "da", "von", "du", "d", "aged"})
 _PERSON_KINDS = frozenset({"minor", "adult"})
@@ -143,6 +144,15 @@ class PromptReader:
                         or _first_squeezed(idx, (tok.text, *tok.alts))
                         or _transposed(idx, tok.text)
                     )
+                if entries is None and tok.number is None:
+                    glued = _glued(idx, tok.text)
+                    if glued:
+                        written = base.span_as_written(tok.start, tok.end)
+                        for e in glued:
+                            if e.kind != "benign" and _admits(e, langs):
+                                out.append(Match(e, written, tok.text, tok.edit or GLUED))
+                        i += 1
+                        continue
             if entries:
                 last = tokens[i + span - 1]
                 as_written = base.span_as_written(tok.start, last.end)
@@ -276,6 +286,25 @@ def _person_before(idx: LexiconIndex, tokens: list[Token], i: int) -> int | None
     entries = idx.lookup_word(tokens[j].text)
     if entries and any(e.kind in _PERSON_KINDS for e in entries):
         return j
+    return None
+
+
+def _glued(idx: LexiconIndex, word: str) -> list[Entry] | None:
+    """Two lexicon words written as one (``nudechild``, ``childnude``): both halves' entries.
+
+    Only whole words of three letters or more on both sides, so ordinary compounds that merely
+    start with a short word are left alone.
+    """
+    if len(word) < _MIN_GLUED or not word.isalpha():
+        return None
+    words = idx.words
+    for k in range(3, len(word) - 2):
+        left = words.get(word[:k])
+        if left is None:
+            continue
+        right = words.get(word[k:])
+        if right is not None:
+            return [*left, *right]
     return None
 
 

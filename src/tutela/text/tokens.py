@@ -130,7 +130,8 @@ def tokenise(
         if _INNER_SEP.search(raw) is None:
             tokens.extend(_read_word(raw, start, end, is_word, is_term))
             continue
-        groups = _letter_groups(raw, start)
+        core = raw.rstrip("!+|")  # n-u-d-e! : the mark ends the sentence, not the word
+        groups = _letter_groups(core, start)
         parts: list[Token] = []
         for text, g_start, g_end, spelled in groups:
             for tok in _read_word(text, g_start, g_end, is_word, is_term):
