@@ -22,11 +22,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from image_records import RecordedFaces, RecordedNudeNet
 from imagesamples import encode, sample
 from PIL import Image
+from sqlalchemy.exc import IntegrityError
 from test_api import Service
 from typer.testing import CliRunner
 
 from tutela import Guard
 from tutela.cli.main import app as cli
+from tutela.config import Settings
 from tutela.errors import ImageError
 from tutela.image.age import FaceAgeDetector
 from tutela.image.nudity import NudityDetector
@@ -39,6 +41,7 @@ from tutela.provenance.manifest import (
 )
 from tutela.provenance.tiled import TiledEngine
 from tutela.store import migrate
+from tutela.store.database import Store
 
 WEAK_NUDITY = [{"class": "BUTTOCKS_EXPOSED", "score": 0.3, "box": [10, 10, 20, 20]}]
 
@@ -264,3 +267,32 @@ def test_http_trace_holds_the_account_back_from_the_check_scope(svc: Service) ->
     assert post("check", _png("coffee")).json()["verdict"] == "not ours"
     assert svc.client.post("/v1/trace", files={"image": ("f", data, "image/jpeg")}
                            ).status_code == 401
+
+
+# --- both databases -----------------------------------------------------------------------
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'data' / 'tutela.db'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    s = Store.open(url)
+    s.upgrade()
+    yield s
+    s.close()
+
+
+def test_records_and_lookups_on_each_database(store: Store, tmp_path: Path) -> None:
+    settings = Settings.load(data_dir=tmp_path / "settings")
+    prov = build_provenance(settings, store)
+    marked = prov.mark(_png("camera", 384), account="acct-db", prompt="p")
+    gen = marked.generation
+    assert prov.records.get(gen.id) == gen and prov.records.by_key(gen.watermark_key) == gen
+    assert gen.created_at.tzinfo is not None and gen.prompt_sha256 is not None
+    with pytest.raises(IntegrityError):  # watermark keys are unique
+        prov.records.add(account=None, prompt_sha256=None, pdq=[], pdq_quality=None,
+                         watermark_key=gen.watermark_key)
+    result = prov.trace(_reencode(marked.data))
+    assert result.generation == gen and result.channel == "watermark"
+    assert prov.reveal(result, actor="admin-1", scope="admin")["account"] == "acct-db"
+    assert [e["actor"] for e in prov.records.lookups(gen.id)] == ["admin-1"]
