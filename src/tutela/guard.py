@@ -194,6 +194,7 @@ class Guard:
         )
         decision.account_action, decision.created_at = action, at
         self.record(decision, prompt=prompt)
+        self.audit.preserve_image(decision, image)  # evidence vault (issue 7)
         result = OutputResult(decision, generation=generation, inspection=inspection)
         if decision.allowed:
             # Provenance (issue 6): watermark, registry, then the C2PA manifest; the caller
@@ -253,6 +254,7 @@ class Guard:
         )
         decision.account_action, decision.created_at = action, at
         self.record(decision, prompt=text)
+        self.audit.preserve_image(decision, source_image)  # evidence vault (issue 7)
         return decision
 
     def check_upload(
@@ -268,4 +270,5 @@ class Guard:
         decision = image_decision(judgement, inspection, CheckKind.UPLOAD, account)
         decision.account_action, decision.created_at = action, at
         self.record(decision)
+        self.audit.preserve_image(decision, image)  # evidence vault (issue 7)
         return decision
