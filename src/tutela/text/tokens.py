@@ -153,6 +153,8 @@ _ELISIONS = frozenset(
         "nell", "sull", "dall", "un", "quell", "bell", "sant",
     }
 )  # fmt: skip
+#: One written letter that transliterates to two (œ, æ, ß): still one letter of a spelled word.
+_LIGATURES = frozenset({"oe", "ae", "ss"})
 _PIECE = re.compile(r"[^._\-*~'`^=]+")
 
 
@@ -183,7 +185,7 @@ def _letter_groups(raw: str, start: int) -> list[tuple[str, int, int, bool]]:
     i, n = 0, len(pieces)
     while i < n:
         j = i
-        while j < n and len(pieces[j][0]) == 1:
+        while j < n and (len(pieces[j][0]) == 1 or pieces[j][0] in _LIGATURES):
             j += 1
         if j - i >= 3:
             text = "".join(p[0] for p in pieces[i:j])
