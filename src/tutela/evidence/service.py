@@ -7,17 +7,18 @@ same checkpoint interval.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from tutela.config import Settings
-from tutela.decision import Decision
+from tutela.decision import CheckKind, Decision
 from tutela.evidence.keyring import KeyWrapper, LocalKeyring
 from tutela.evidence.log import AuditLog
 from tutela.evidence.signing import KEY_FILE_NAME, CheckpointSigner
-from tutela.evidence.vault import EvidenceVault, HoldPolicy, preserved_category
+from tutela.evidence.vault import EvidenceItem, EvidenceVault, HoldPolicy, preserved_category
 from tutela.store.database import Store
 
 if TYPE_CHECKING:
@@ -84,6 +85,43 @@ class DecisionRecorder:
         if preserved_category(decision) is not None:
             prompt = _stored_prompt(session, decision.id)
             ev.vault.preserve(decision, prompt=prompt, session=session)
+
+    def preserve_image(self, decision: Decision, image: Any) -> list[EvidenceItem]:
+        """Seal the image of a blocked gravest-category decision (after it was recorded).
+
+        Called by the Guard's image flows right after :meth:`Guard.record`, with the image as
+        the caller handed it in (encoded bytes are kept byte for byte; a PIL image is kept as
+        PNG). Does nothing for any other decision.
+        """
+        if preserved_category(decision) is None:
+            return []
+        data, media_type = _image_bytes(image)
+        generated = decision.kind is CheckKind.OUTPUT
+        return self.evidence.vault.preserve(
+            decision, image=data, image_type=media_type, meta={"generated": generated}
+        )
+
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+)
+
+
+def _image_bytes(image: Any) -> tuple[bytes, str]:
+    """The bytes to seal and their media type, sniffed from the signature."""
+    if hasattr(image, "save"):  # a PIL image: no original bytes exist, keep a lossless PNG
+        buf = io.BytesIO()
+        image.save(buf, "PNG")
+        return buf.getvalue(), "image/png"
+    data = bytes(image)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return data, "image/webp"
+    for magic, media_type in _MAGIC:
+        if data.startswith(magic):
+            return data, media_type
+    return data, "application/octet-stream"
 
 
 def _stored_prompt(session: Session, decision_id: str) -> str | None:
