@@ -128,3 +128,11 @@ def test_tiny_and_flat_pictures() -> None:
     flat = np.full((300, 300, 3), 128, np.uint8)
     assert engine.read(flat).key is None
     assert engine.read(np.asarray(drawn(3))).key is None
+
+
+def test_mark_read_from_a_large_upscaled_copy(engine: TiledEngine) -> None:
+    """A copy scaled up past the reader's working size is halved before the search."""
+    rgb = _rgb("coffee", 1024)
+    out = engine.embed(rgb, 77_000_123)
+    big = np.asarray(Image.fromarray(out).resize((2300, 2300), Image.Resampling.BICUBIC))
+    assert engine.read(big).key == 77_000_123

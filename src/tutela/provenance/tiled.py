@@ -215,6 +215,9 @@ class TiledEngine:
     def read(self, rgb: np.ndarray) -> TiledReading:
         """Look for the mark in ``rgb`` (H×W×3 uint8). Never raises on a plain picture."""
         luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        while max(luma.shape) > READ_MAX_SIDE:  # the search is scale-free: halve big scans
+            luma = cv2.resize(luma, (luma.shape[1] // 2, luma.shape[0] // 2),
+                              interpolation=cv2.INTER_AREA)
         best = TiledReading(None, 0.0, (0.0, 0.0), 0.0)
         for period in self._period_candidates(luma):
             for step in _REFINE_STEPS:
@@ -273,6 +276,7 @@ TONES: tuple[tuple[float, float], ...] = ((16.5, 6.5), (-6.5, 16.5), (17.5, -5.5
 """Sync tones in whole cycles per tile (x, y); four directions so one axis never dominates."""
 TONE_AMPLITUDE = 0.4
 PERIOD_CANDIDATES = 5
+READ_MAX_SIDE = 2048
 _REFINE_STEPS = (0.0, -0.002, 0.002, -0.004, 0.004, -0.006, 0.006)
 
 
