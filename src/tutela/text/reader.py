@@ -25,7 +25,13 @@ _WEAK_PAIR_SCORE = 0.7
 _JOINERS = frozenset({"y", "e", "und", "et", "i"})
 _MIN_GLUED = 7
 _FRAME_GAP = 5  # words allowed between the two halves of a frame
-_AGE_JOINERS = frozenset({"of", "de", "di", "da", "von", "du", "d", "aged"})
+_AGE_JOINERS = frozenset(
+    {
+        "of", "de", "di", "da", "von", "du", "d", "aged", "about", "around", "roughly",
+        "approximately", "maybe", "unos", "unas", "sobre", "environ", "vers", "etwa", "ungefahr",
+        "circa", "cerca", "uns", "umas",
+    }
+)  # fmt: skip
 _PERSON_KINDS = frozenset({"minor", "adult"})
 
 
@@ -279,8 +285,9 @@ def _person_before(idx: LexiconIndex, tokens: list[Token], i: int) -> int | None
     (``a set of 12 pencils``).
     """
     j = i - 1
-    if j >= 0 and tokens[j].text in _AGE_JOINERS:
-        j -= 1
+    for _ in range(2):  # "girl of 14", "girl, about 12", "chica de unos 14"
+        if j >= 0 and tokens[j].text in _AGE_JOINERS:
+            j -= 1
     if j < 0:
         return None
     entries = idx.lookup_word(tokens[j].text)
