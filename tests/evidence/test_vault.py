@@ -153,3 +153,40 @@ def test_a_bad_configured_key_is_a_clear_error(tmp_path: Path) -> None:
     for bad in ("not base64!", base64.b64encode(b"short").decode()):
         with pytest.raises(ConfigError):
             Evidence.open(Settings.load(None, data_dir=tmp_path, evidence_key=bad))
+
+
+def test_workers_starting_together_share_one_generated_key(tmp_path: Path) -> None:
+    """Two workers on a fresh data dir must not each generate (and overwrite) a key."""
+    import threading
+
+    from tutela.evidence.signing import KEY_FILE_NAME, CheckpointSigner
+
+    rings: list[LocalKeyring] = []
+    signers: list[CheckpointSigner] = []
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        start.wait()
+        rings.append(LocalKeyring.load(tmp_path))
+        signers.append(CheckpointSigner.from_file(tmp_path / KEY_FILE_NAME))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.current for r in rings}) == 1
+    assert len({r.keys[r.current] for r in rings}) == 1
+    assert len({s.public_key_raw for s in signers}) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "audit-signing-key.pem",
+        "evidence-keys.json",
+    ]
+
+
+def test_a_key_rotated_elsewhere_is_picked_up(settings: Settings, tmp_path: Path) -> None:
+    plain = Settings.load(None, data_dir=tmp_path / "shared")
+    a, b = Evidence.open(plain), Evidence.open(plain)
+    b.vault.keys.rotate()  # type: ignore[attr-defined]
+    (item,) = b.vault.preserve(_blocked(), image=CONTENT)
+    assert a.vault.open(item.id, actor="r", reason="x") == CONTENT

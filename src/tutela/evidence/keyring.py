@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tutela.errors import ConfigError, TutelaError
+from tutela.evidence import secretfile
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class LocalKeyring:
         return self.current, nonce + AESGCM(self.keys[self.current]).encrypt(nonce, data_key, aad)
 
     def unwrap(self, key_id: str, wrapped: bytes, aad: bytes) -> bytes:
+        if key_id not in self.keys and self.path is not None and self.path.exists():
+            self.keys.update(_read_file(self.path)[0])  # rotated by another process since
         kek = self.keys.get(key_id)
         if kek is None:
             raise KeyUnavailable(f"key {key_id} is not in the keyring")
@@ -102,29 +105,23 @@ class LocalKeyring:
         keys: dict[str, bytes] = {}
         current = ""
         if path.exists():
-            try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-                for kid, text in doc["keys"].items():
-                    keys[kid] = decode_key(text, f"{path} key {kid}")
-                current = doc["current"]
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(f"cannot read evidence keyring {path}: {exc}") from exc
-            if current not in keys:
-                raise ConfigError(f"evidence keyring {path}: current key {current} is missing")
+            keys, current = _read_file(path)
         if configured:
             key = decode_key(configured, "evidence_key")
             kid = config_key_id(key)
             keys[kid] = key
             return cls(keys, kid, path, config_managed=True)
-        ring = cls(keys, current, path)
-        if not keys:
-            ring.rotate()
-            log.warning(
-                "no evidence_key configured: generated an evidence key in %s. Back it up "
-                "and keep it away from database backups; without it the vault cannot be read",
-                path,
-            )
-        return ring
+        if keys:
+            return cls(keys, current, path)
+        kid, key = _new_key()
+        if not secretfile.create_once(path, _encode({kid: key}, kid)):
+            return cls(*_read_file(path), path)  # another process generated it first
+        log.warning(
+            "no evidence_key configured: generated an evidence key in %s. Back it up "
+            "and keep it away from database backups; without it the vault cannot be read",
+            path,
+        )
+        return cls({kid: key}, kid, path)
 
     def rotate(self) -> str:
         """Generate a new current KEK in the key file; returns its id. Old keys are kept."""
@@ -135,26 +132,37 @@ class LocalKeyring:
             )
         if self.path is None:
             raise ConfigError("this keyring has no key file to rotate into")
-        kid = "k-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-        self.keys[kid] = AESGCM.generate_key(bit_length=256)
-        self.current = kid
-        self._save()
+        with secretfile.locked(self.path):
+            if self.path.exists():  # keys another process added since we loaded
+                self.keys.update(_read_file(self.path)[0])
+            kid, key = _new_key()
+            self.keys[kid] = key
+            self.current = kid
+            file_keys = {k: v for k, v in self.keys.items() if not k.startswith("cfg-")}
+            secretfile.replace(self.path, _encode(file_keys, kid))
         return kid
 
-    def _save(self) -> None:
-        assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file_keys = {
-            k: base64.b64encode(v).decode()
-            for k, v in self.keys.items()
-            if not k.startswith("cfg-")
-        }
-        doc = {"current": self.current, "keys": file_keys}
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1)
-        os.replace(tmp, self.path)
+
+def _new_key() -> tuple[str, bytes]:
+    kid = "k-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    return kid, AESGCM.generate_key(bit_length=256)
+
+
+def _encode(keys: dict[str, bytes], current: str) -> bytes:
+    doc = {"current": current, "keys": {k: base64.b64encode(v).decode() for k, v in keys.items()}}
+    return json.dumps(doc, indent=1).encode()
+
+
+def _read_file(path: Path) -> tuple[dict[str, bytes], str]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        keys = {kid: decode_key(text, f"{path} key {kid}") for kid, text in doc["keys"].items()}
+        current = doc["current"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"cannot read evidence keyring {path}: {exc}") from exc
+    if current not in keys:
+        raise ConfigError(f"evidence keyring {path}: current key {current} is missing")
+    return keys, current
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from tutela.errors import ConfigError
+from tutela.evidence import secretfile
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,8 @@ class CheckpointSigner:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
+        if not secretfile.create_once(path, pem):  # another process made it first: use it
+            return cls.from_file(path, create=False)
         log.warning(
             "generated a new audit signing key at %s: back it up and keep it outside the "
             "database; checkpoints cannot be verified without its public half",
