@@ -286,7 +286,7 @@ def _person_before(idx: LexiconIndex, tokens: list[Token], i: int) -> int | None
     """
     j = i - 1
     for _ in range(2):  # "girl of 14", "girl, about 12", "chica de unos 14"
-        if j >= 0 and tokens[j].text in _AGE_JOINERS:
+        if j >= 0 and _is_joiner(tokens[j]):
             j -= 1
     if j < 0:
         return None
@@ -313,6 +313,10 @@ def _glued(idx: LexiconIndex, word: str) -> list[Entry] | None:
         if right is not None:
             return [*left, *right]
     return None
+
+
+def _is_joiner(tok: Token) -> bool:
+    return tok.text in _AGE_JOINERS or any(a in _AGE_JOINERS for a in tok.alts)
 
 
 def _number(idx: LexiconIndex, tok: Token) -> int | None:
