@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,7 +77,7 @@ class Store:
         """A store on ``url``. ``auto_migrate`` defaults to True for SQLite, False otherwise."""
         is_sqlite = url.startswith("sqlite")
         if is_sqlite:
-            database = url.split("///", 1)[1] if "///" in url else ""
+            database = make_url(url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = make_engine(url)
