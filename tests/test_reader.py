@@ -344,3 +344,17 @@ def test_tricks_beyond_the_variant_generator(reader: PromptReader, text: str) ->
 def test_ordinary_compounds_are_not_split(reader: PromptReader) -> None:
     for text in ("kidnapped", "understanding", "boyfriend", "assessment", "butterfly"):
         assert kinds(reader.read(text)) == {}, text
+
+
+def test_obfuscation_counts_rise_with_the_tricks(reader: PromptReader) -> None:
+    """The account monitor watches these counts rise to see an account probing the filter."""
+    steps = [
+        "nude child",
+        "n.u.d.e child",
+        "n.u.d.e ch1ld",
+        "n.u.d.e ch1ld ｎａｋｅｄ",
+        "n.u.d.e ch1ld ｎａ\u200bｋｅｄ",
+    ]
+    totals = [sum(obfuscation(reader.read(t)).values()) for t in steps]
+    assert totals[0] == 0
+    assert totals == sorted(totals) and len(set(totals)) == len(totals), totals

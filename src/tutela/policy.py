@@ -207,6 +207,10 @@ def _reasons(signals: Iterable[Signal]) -> list[str]:
     """One readable line per matched signal, naming the words as written and normalised."""
     out: list[str] = []
     for s in signals:
+        if s.kind == "obfuscation":  # a reviewer should see that the text was disguised
+            counts = s.evidence.get("counts", {})
+            out.append("obfuscation: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            continue
         label = _KIND_WORDS.get(s.kind)
         if label is None:
             continue

@@ -1,9 +1,17 @@
-"""The prompt reader: normalised text in, signals out (minor, sexual, coded abuse, undressing,
-adult, obfuscation). It never decides; the policy does.
+"""The prompt reader: normalised text in, signals out (minor, sexual, suggestive, revealing,
+undressing, coded abuse, adult, obfuscation). It never decides; the policy does.
 
-Matching is greedy longest-phrase-first over the token list, so ``baby spinach`` (benign) wins
-over ``baby`` (minor) and ``young woman`` (adult) over ``young``. Ages are read from numbers
-next to age units (``12yo``, ``age 13``, ``doce años``) and school grades.
+Steps, after the character layer (:mod:`.normalise`) and the token layer (:mod:`.tokens`):
+
+1. language: function words vote (:func:`_leading`); language-specific terms (``=pedo``)
+   count only in their language, or in prompts that read as no language;
+2. lexicon: greedy longest-phrase-first over the tokens, so ``baby spinach`` (benign) wins over
+   ``baby`` (minor) and ``young woman`` (adult) over ``young``; unknown words are tried as
+   their other readings, squeezed, with two letters swapped, or as two glued words;
+3. ages: numbers next to age units (``12yo``, ``doce años``), after age prefixes (``age 13``,
+   ``she is 13``), after a word for a person (``girl of 14``), and school grades;
+4. frames: verbs split around their object (``zieh das Mädchen aus``);
+5. signals: one per kind, with the evidence; obfuscation counts one per hidden word.
 """
 
 from __future__ import annotations
@@ -121,7 +129,8 @@ class PromptReader:
         for t in tokens:
             hit = stop.get(t.text)
             if hit:
-                langs.update(hit)
+                for lang in hit:
+                    langs[lang] += 1
         return langs
 
     def _match_lexicon(
