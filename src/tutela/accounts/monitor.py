@@ -326,9 +326,17 @@ class AccountMonitor:
     ) -> None:
         at = gate.at
         fp = screened.fingerprint
-        if blocked_category == SM and fp is not None and screened.bank_hit is None:
-            self._index_blocked(gate.account, fp, at)
+        index_fp = None
+        if (
+            blocked_category == SM
+            and fp is not None
+            and screened.bank_hit is None
+            and not self._indexed_for(gate.account, fp)
+        ):
+            index_fp = fp
         if gate.account is None or gate.halted:
+            if index_fp is not None:
+                self._index(self.repo.add_blocked_prompt("prompt", None, SM, fp, at), fp, None)
             return
         state = gate.state
         worth = (
@@ -381,7 +389,9 @@ class AccountMonitor:
             fingerprint=fp,
             probe=bool(probe and probe.probe),
         )
-        self.repo.record(new, at, attempt, gate.feature.value, change)
+        key = self.repo.record(new, at, attempt, gate.feature.value, change, blocked=index_fp)
+        if key is not None and index_fp is not None:
+            self._index(key, index_fp, gate.account)
 
     # --- image flows ---------------------------------------------------------------------
     def image_gate(self, gate: Gate, signals: list[Signal]) -> None:
@@ -433,12 +443,12 @@ class AccountMonitor:
         )
 
     # --- the indexes ---------------------------------------------------------------------
-    def _index_blocked(self, account: str | None, fp: Fingerprint, at: datetime) -> None:
+    def _indexed_for(self, account: str | None, fp: Fingerprint) -> bool:
+        """The same account repeating itself adds nothing to the shared reuse index."""
         with self._lock:
-            dup = [h for h in self._reuse.near(fp, _NEAR_IDENTICAL) if h.owner == account]
-        if dup:
-            return  # the same account repeating itself adds nothing to the shared index
-        key = self.repo.add_blocked_prompt("prompt", account, SM, fp, at)
+            return any(h.owner == account for h in self._reuse.near(fp, _NEAR_IDENTICAL))
+
+    def _index(self, key: int, fp: Fingerprint, account: str | None) -> None:
         with self._lock:
             self._reuse.add(key, fp, account)
 

@@ -229,8 +229,11 @@ class AccountRepository:
         attempt: Attempt | None = None,
         kind: str = "prompt",
         change: ActionChange | None = None,
-    ) -> None:
-        """Save the account's state with the attempt and the action change, atomically."""
+        blocked: Fingerprint | None = None,
+    ) -> int | None:
+        """Save the account's state with the attempt, the action change and (``blocked``) the
+        prompt's entry in the reuse index, in one transaction; returns that entry's id."""
+        key = None
         with self._errors(), self.engine.begin() as conn:
             self._save_state(conn, state, at)
             if attempt is not None:
@@ -253,6 +256,9 @@ class AccountRepository:
                 )
             if change is not None:
                 self._log_action(conn, state.id, at, change)
+            if blocked is not None:
+                key = self._insert_blocked(conn, "prompt", state.id, "sexual_minors", blocked, at)
+        return key
 
     def add_verification(self, state: AccountState, v: Verification, at: datetime,
                          change: ActionChange | None = None) -> None:  # fmt: skip
@@ -279,19 +285,24 @@ class AccountRepository:
         self, source: str, account_id: str | None, category: str, fp: Fingerprint, at: datetime
     ) -> int:
         with self._errors(), self.engine.begin() as conn:
-            res = conn.execute(
-                _INSERT_BLOCKED,
-                {
-                    "source": source,
-                    "account_id": account_id,
-                    "category": category,
-                    "fingerprint": fp.to_bytes(),
-                    "shingles": fp.size,
-                    "digest": fp.digest,
-                    "at": at,
-                },
-            )
-            return int(res.inserted_primary_key[0])
+            return self._insert_blocked(conn, source, account_id, category, fp, at)
+
+    @staticmethod
+    def _insert_blocked(conn: Connection, source: str, account_id: str | None, category: str,
+                        fp: Fingerprint, at: datetime) -> int:  # fmt: skip
+        res = conn.execute(
+            _INSERT_BLOCKED,
+            {
+                "source": source,
+                "account_id": account_id,
+                "category": category,
+                "fingerprint": fp.to_bytes(),
+                "shingles": fp.size,
+                "digest": fp.digest,
+                "at": at,
+            },
+        )
+        return int(res.inserted_primary_key[0])
 
     # --- internals -----------------------------------------------------------------------
     def _save_state(self, conn: Connection, s: AccountState, at: datetime) -> None:
