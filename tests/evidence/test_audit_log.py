@@ -168,3 +168,18 @@ def test_the_guard_logs_every_decision_and_preserves_blocked_minor_prompts(tmp_p
     text_back = ev.vault.open(items[0].id, actor="rev@example.org", reason="review case 1")
     assert text_back == b"nude child"
     assert ev.log.verify().ok
+
+
+def test_checkpoints_built_from_the_saved_edge_match_a_full_rebuild(evidence: Evidence) -> None:
+    _fill(evidence, 21)
+    leaves = evidence.log.leaf_hashes()
+    for cp in evidence.log.checkpoints():
+        assert cp.root_hash == merkle.root(leaves[: cp.tree_size])
+    # a corrupt saved edge is not trusted: the next checkpoint rebuilds from the leaves
+    with evidence.store.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_checkpoint SET frontier = :f"), {"f": b"junk"})
+    _fill(evidence, 3)
+    latest = evidence.log.latest_checkpoint()
+    assert latest is not None and latest.tree_size == 24
+    assert latest.root_hash == merkle.root(evidence.log.leaf_hashes())
+    assert evidence.log.verify().ok

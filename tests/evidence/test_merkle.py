@@ -89,3 +89,18 @@ def test_out_of_range_indices_are_refused() -> None:
         merkle.inclusion_proof(3, _leaves(3))
     with pytest.raises(ValueError):
         merkle.consistency_proof(0, _leaves(3))
+
+
+def test_a_frontier_survives_serialisation_and_refuses_nonsense() -> None:
+    f = merkle.Frontier()
+    for leaf in _leaves(77):
+        f.append(leaf)
+    g = merkle.Frontier.from_bytes(f.to_bytes())
+    assert (g.size, g.root()) == (77, f.root())
+    for leaf in _leaves(5):
+        f.append(leaf)
+        g.append(leaf)
+    assert g.root() == f.root()
+    for bad in (b"", b"\x00" * 7, f.to_bytes()[:-1], (5).to_bytes(8, "big") + bytes(40)):
+        with pytest.raises(ValueError):
+            merkle.Frontier.from_bytes(bad)

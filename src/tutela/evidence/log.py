@@ -358,17 +358,9 @@ class AuditLog:
         existing = s.get(CheckpointRow, size)
         if existing is not None:
             return _checkpoint(existing)
-        leaves = list(
-            s.scalars(
-                select(AuditEntryRow.leaf_hash)
-                .where(AuditEntryRow.seq < size)
-                .order_by(AuditEntryRow.seq)
-            )
-        )
-        if len(leaves) != size:
-            raise InputError(f"the log has only {len(leaves)} entries, not {size}")
+        frontier = self._frontier_at(s, size)
         at = now()
-        root_hash = merkle.root(leaves)
+        root_hash = frontier.root()
         note = checkpoint_note(self.origin, size, root_hash, at)
         row = CheckpointRow(
             tree_size=size,
@@ -377,10 +369,39 @@ class AuditLog:
             key_id=self.signer.key_id,
             signature=self.signer.sign(note),
             note=note,
+            frontier=frontier.to_bytes(),
         )
         s.add(row)
         s.flush()
         return _checkpoint(row)
+
+    def _frontier_at(self, s: Session, size: int) -> merkle.Frontier:
+        """The tree's right edge at ``size``: from the nearest earlier checkpoint's saved edge
+        plus the leaves after it (O(interval) reads), or from every leaf when there is none."""
+        prev = s.scalars(
+            select(CheckpointRow)
+            .where(CheckpointRow.tree_size < size, CheckpointRow.frontier.is_not(None))
+            .order_by(CheckpointRow.tree_size.desc())
+            .limit(1)
+        ).first()
+        frontier = merkle.Frontier()
+        if prev is not None:
+            try:
+                frontier = merkle.Frontier.from_bytes(prev.frontier or b"")
+            except ValueError:
+                frontier = merkle.Frontier()  # unusable: rebuild from the leaves
+            if frontier.size != prev.tree_size:
+                frontier = merkle.Frontier()
+        leaves = s.scalars(
+            select(AuditEntryRow.leaf_hash)
+            .where(AuditEntryRow.seq >= frontier.size, AuditEntryRow.seq < size)
+            .order_by(AuditEntryRow.seq)
+        ).all()
+        for leaf in leaves:
+            frontier.append(leaf)
+        if frontier.size != size:
+            raise InputError(f"the log has only {frontier.size} entries, not {size}")
+        return frontier
 
     def checkpoints(self) -> list[Checkpoint]:
         with self._sessions() as s:

@@ -80,6 +80,31 @@ class Frontier:
         self._stack.append((size, h))
         self.size += 1
 
+    def to_bytes(self) -> bytes:
+        """Compact form: 8-byte big-endian size, then 8-byte size + 32-byte hash per subtree."""
+        out = [self.size.to_bytes(8, "big")]
+        out += [n.to_bytes(8, "big") + h for n, h in self._stack]
+        return b"".join(out)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Frontier:
+        """Inverse of :meth:`to_bytes`; raises ValueError when the data is not consistent."""
+        if len(data) < 8 or (len(data) - 8) % 40:
+            raise ValueError("not a frontier")
+        f = cls()
+        f.size = int.from_bytes(data[:8], "big")
+        for i in range(8, len(data), 40):
+            f._stack.append((int.from_bytes(data[i : i + 8], "big"), data[i + 8 : i + 40]))
+        sizes = [n for n, _ in f._stack]
+        if (
+            sum(sizes) != f.size
+            or any(n & (n - 1) for n in sizes)
+            or sizes != sorted(sizes, reverse=True)
+            or len(set(sizes)) != len(sizes)
+        ):
+            raise ValueError("frontier sizes do not add up")
+        return f
+
     def root(self) -> bytes:
         if not self._stack:
             return empty_root()

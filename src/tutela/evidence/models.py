@@ -54,6 +54,10 @@ class CheckpointRow(Base):
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     note: Mapped[bytes] = mapped_column(LargeBinary)
+    frontier: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The tree's right edge at this size, so the next checkpoint reads only the new leaves.
+    Not trusted by verification (which rebuilds everything); a forged one only yields a
+    checkpoint that verification then rejects."""
 
 
 class EvidenceItemRow(Base):

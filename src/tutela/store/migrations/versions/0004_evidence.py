@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("key_id", sa.String(64), nullable=False),
         sa.Column("signature", sa.LargeBinary(64), nullable=False),
         sa.Column("note", sa.LargeBinary(), nullable=False),
+        sa.Column("frontier", sa.LargeBinary(), nullable=True),
         sa.PrimaryKeyConstraint("tree_size", name="pk_audit_checkpoint"),
     )
     op.create_table(
