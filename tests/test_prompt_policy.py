@@ -170,3 +170,21 @@ def test_guard_read_prompt_exposes_language_and_normalised(session_guard: Guard)
 def test_reasons_show_the_obfuscation(session_guard: Guard) -> None:
     d = session_guard.check_prompt("n.u.d.e ch1ld")
     assert "obfuscation: leet 1, separator 1" in d.reasons
+
+
+def test_a_failing_reader_fails_closed(policy: Policy) -> None:
+    """A broken lexicon index (a fault injected into the real reader) blocks, never allows."""
+    from tutela.text.lexicon import load_index
+    from tutela.text.reader import PromptReader
+
+    index = load_index()
+    index.phrases = None  # type: ignore[assignment]  # breaks every lookup of a phrase start
+    index.phrase_starts = {"a": 2}
+    reading = PromptReader(index).read("a child at the park")
+    assert [s.kind for s in reading.signals] == ["detector_error"]
+    j = policy.judge_prompt(reading.signals)
+    assert j.verdict is Verdict.BLOCK
+    assert j.categories == {SM: 1.0}
+    assert "failing closed" in j.reasons[0]
+    review = Policy.model_validate({"detector_failure": "review"})
+    assert review.judge_prompt(reading.signals).verdict is Verdict.REVIEW

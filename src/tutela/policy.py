@@ -92,6 +92,9 @@ class Policy(_Strict):
     # --- judging -------------------------------------------------------------------------
     def judge_prompt(self, signals: Sequence[Signal]) -> Judgement:
         """Combine prompt signals into categories, a verdict and readable reasons."""
+        for s in signals:
+            if s.kind == "detector_error":  # the reader failed: fail closed
+                return self.judge_failure(s.detector, str(s.evidence.get("error", "error")))
         best = _best_by_kind(signals)
         coded = best.get("coded_abuse", 0.0)
         minor = best.get("minor", 0.0)

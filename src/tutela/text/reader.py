@@ -91,8 +91,21 @@ class PromptReader:
         return text
 
     def read(self, text: str) -> PromptReading:
-        """Normalise ``text`` and return its signals. Raises :class:`PromptError`."""
+        """Normalise ``text`` and return its signals. Raises :class:`PromptError`.
+
+        Fails closed: an unexpected error while reading (a bug, a broken custom lexicon)
+        becomes a ``detector_error`` signal, which the policy turns into a block (or review),
+        never an allow, instead of an exception that a caller might treat as "no finding".
+        """
         self.validate(text)
+        try:
+            return self._read(text)
+        except Exception as exc:  # fail closed on the sexual_minors path (DESIGN.md)
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            signal = Signal(DETECTOR, "detector_error", 1.0, {"error": error})
+            return PromptReading([signal], None, " ".join(text.lower().split()))
+
+    def _read(self, text: str) -> PromptReading:
         base = normalise_chars(text)
         idx = self.index
         tokens, extras = tokenise(base.text, idx.is_word, self._is_term)
