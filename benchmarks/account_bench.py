@@ -2,10 +2,12 @@
 
 The monitor's own work is timed around the Guard's calls to it (``before``, ``screen``,
 ``finish``: account lookup, fingerprint, prompt-bank and reuse-index lookups, probing, the
-ladder and the writes), excluding the prompt reader and the policy, which run with or
-without it. The reader + policy time is printed beside it for scale, and the monitor's
-thread CPU time beside its wall time (on a shared machine the wall-time tail is mostly other
-processes' turn on the core, which the CPU time leaves out). Scenarios:
+ladder, and the statements of its write), excluding the prompt reader and the policy, which
+run with or without it. The write runs, in the Guard, inside the transaction that records the
+decision, so its commit is the decision's; the commit is timed apart here. The reader +
+policy time is printed beside it for scale, and the monitor's thread CPU time beside its
+wall time (on a shared machine the wall-time tail is mostly other processes' turn on the
+core, which the CPU time leaves out). Scenarios:
 
 - ``new_accounts``: a different never-seen account per check, ordinary prompts (the common
   case: one primary-key SELECT, nothing written);
@@ -108,6 +110,7 @@ def _run(guard: Guard, texts: list[str], accounts: list[str], start: datetime) -
     m, reader = guard.accounts, guard.reader
     monitor_ns: list[int] = []
     monitor_cpu_ns: list[int] = []
+    commit_ns: list[int] = []
     base_ns: list[int] = []
     for i, (text, account) in enumerate(zip(texts, accounts, strict=True)):
         at = start + timedelta(seconds=i)
@@ -120,15 +123,27 @@ def _run(guard: Guard, texts: list[str], accounts: list[str], start: datetime) -
         t3, c3 = time.perf_counter_ns(), time.thread_time_ns()
         judgement = gate.policy.judge_prompt(screened.signals)
         c4, t4 = time.thread_time_ns(), time.perf_counter_ns()
-        m.finish(gate, screened, judgement)
+        outcome = m.finish(gate, screened, judgement)
         t5, c5 = time.perf_counter_ns(), time.thread_time_ns()
-        monitor_ns.append((t1 - t0) + (t3 - t2) + (t5 - t4))
-        monitor_cpu_ns.append((c1 - c0) + (c3 - c2) + (c5 - c4))
+        w_ns = w_cpu = 0
+        if outcome.write is not None:
+            # in the Guard this runs inside the decision's transaction and shares its commit
+            with m.repo.engine.connect() as conn:
+                w0, wc0 = time.perf_counter_ns(), time.thread_time_ns()
+                outcome.write(conn)
+                w1, wc1 = time.perf_counter_ns(), time.thread_time_ns()
+                conn.commit()
+                w2 = time.perf_counter_ns()
+            w_ns, w_cpu = w1 - w0, wc1 - wc0
+            commit_ns.append(w2 - w1)
+        monitor_ns.append((t1 - t0) + (t3 - t2) + (t5 - t4) + w_ns)
+        monitor_cpu_ns.append((c1 - c0) + (c3 - c2) + (c5 - c4) + w_cpu)
         base_ns.append((t2 - t1) + (t4 - t3))
     return {
         "monitor": _stats(monitor_ns),
         "monitor_cpu": _stats(monitor_cpu_ns),
         "reader_and_policy": _stats(base_ns),
+        "commit_shared_with_decision": _stats(commit_ns) if len(commit_ns) > 1 else None,
     }
 
 

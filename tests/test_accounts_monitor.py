@@ -216,3 +216,18 @@ def test_naive_replay_time_is_refused(guard: Guard) -> None:
 def test_admin_actions_need_a_reason(guard: Guard) -> None:
     with pytest.raises(InputError):
         guard.accounts.set_action("a", AccountAction.SUSPEND, "  ", "admin", at(0))
+
+
+def test_account_state_commits_with_the_decision_or_not_at_all(guard: Guard) -> None:
+    def broken(decision, session) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("recording failed")
+
+    guard.on_decision(broken)
+    with pytest.raises(RuntimeError):
+        guard.check_prompt(BLOCKED, account="atomic", at=at(0))
+    assert guard.accounts.describe("atomic", at(1))["known"] is False
+    guard._decision_callbacks.remove(broken)
+    d = guard.check_prompt(BLOCKED, account="atomic", at=at(2))
+    assert d.account_action is AccountAction.WARN
+    assert guard.accounts.describe("atomic", at(3))["strikes"] == {"sexual_minors": 1}
+    assert guard.store.decisions.get(d.id) is not None

@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tutela.accounts.monitor import AccountMonitor
@@ -92,8 +93,17 @@ class Guard:
         self._decision_callbacks.append(callback)
         return callback
 
-    def record(self, decision: Decision, *, prompt: str | None = None) -> None:
+    def record(
+        self,
+        decision: Decision,
+        *,
+        prompt: str | None = None,
+        account_write: Callable[[Connection], None] | None = None,
+    ) -> None:
         """Store ``decision`` (and run the callbacks) before anyone sees it.
+
+        ``account_write`` (from the account monitor) stores what the check changed in the
+        account's state in the same transaction, so both commit together or not at all.
 
         Raises :class:`tutela.errors.StoreUnavailable` when the database cannot be used, so
         callers fail closed instead of answering with an unrecorded decision.
@@ -108,6 +118,8 @@ class Guard:
 
         def write(session: Session) -> None:
             decisions.add(session, row)
+            if account_write is not None:
+                account_write(session.connection())
             for callback in callbacks:
                 callback(decision, session)
 
@@ -147,7 +159,7 @@ class Guard:
             language=(reading.language if reading else None) or locale,
             created_at=at,
         )
-        self.record(decision, prompt=text)
+        self.record(decision, prompt=text, account_write=outcome.write)
         return decision
 
     # --- images (issue 4; docs/image-guard.md) ----------------------------------------------
@@ -182,7 +194,7 @@ class Guard:
         gate = self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
         inspection = self.images.inspect(image)
         prompt_signals = reading.signals if reading else []
-        judgement, action = self.accounts.settle_image(
+        judgement, action, account_write = self.accounts.settle_image(
             gate,
             gate.policy.judge_image(inspection.signals, prompt_signals=prompt_signals),
             prompt_signals,
@@ -193,7 +205,7 @@ class Guard:
             reading.language if reading else None,
         )
         decision.account_action, decision.created_at = action, at
-        self.record(decision, prompt=prompt)
+        self.record(decision, prompt=prompt, account_write=account_write)
         self.audit.preserve_image(decision, image)  # evidence vault (issue 7)
         result = OutputResult(decision, generation=generation, inspection=inspection)
         if decision.allowed:
@@ -244,7 +256,7 @@ class Guard:
         reading = self.reader.read(text)
         inspection = self.images.inspect(source_image)
         self.accounts.image_gate(gate, inspection.signals)  # a real person: stricter age rule
-        judgement, action = self.accounts.settle_image(
+        judgement, action, account_write = self.accounts.settle_image(
             gate,
             gate.policy.judge_image(inspection.signals, prompt_signals=reading.signals, edit=True),
             reading.signals,
@@ -253,7 +265,7 @@ class Guard:
             judgement, inspection, CheckKind.EDIT, account, reading.signals, reading.language
         )
         decision.account_action, decision.created_at = action, at
-        self.record(decision, prompt=text)
+        self.record(decision, prompt=text, account_write=account_write)
         self.audit.preserve_image(decision, source_image)  # evidence vault (issue 7)
         return decision
 
@@ -264,11 +276,11 @@ class Guard:
         at = at or datetime.now(UTC)
         gate = self.accounts.before(account, Feature.UPLOAD, at)
         inspection = self.images.inspect(image)
-        judgement, action = self.accounts.settle_image(
+        judgement, action, account_write = self.accounts.settle_image(
             gate, gate.policy.judge_image(inspection.signals)
         )
         decision = image_decision(judgement, inspection, CheckKind.UPLOAD, account)
         decision.account_action, decision.created_at = action, at
-        self.record(decision)
+        self.record(decision, account_write=account_write)
         self.audit.preserve_image(decision, image)  # evidence vault (issue 7)
         return decision

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.engine import Connection
+
 from tutela.accounts.fingerprint import Fingerprint, Hit, LshIndex, fingerprint
 from tutela.accounts.ladder import (
     Escalation,
@@ -90,6 +92,35 @@ class Outcome:
     report: bool
     signals: list[Signal]
     probe: ProbeFinding | None = None
+    write: AccountWrite | None = None
+    """What to remember; the Guard applies it in the decision's transaction."""
+
+
+@dataclass(slots=True)
+class AccountWrite:
+    """What one check leaves in the account store. The Guard runs it inside the transaction
+    that records the decision (``Guard.record(..., account_write=...)``), so a decision and
+    the account state it produced commit together or not at all, and the monitor adds no
+    commit of its own. It may run twice if a group-commit batch is retried; it only writes
+    through the connection it is given."""
+
+    monitor: AccountMonitor
+    at: datetime
+    state: AccountState | None = None
+    attempt: Attempt | None = None
+    kind: str = "prompt"
+    change: ActionChange | None = None
+    blocked: Fingerprint | None = None
+
+    def __call__(self, conn: Connection) -> None:
+        repo = self.monitor.repo
+        if self.state is not None:
+            repo.write(conn, self.state, self.at, self.attempt, self.kind, self.change,
+                       self.blocked)  # fmt: skip
+        elif self.blocked is not None:
+            repo.insert_blocked(conn, "prompt", None, SM, self.blocked, self.at)
+        if self.blocked is not None:
+            self.monitor.index_changed()
 
 
 class AccountMonitor:
@@ -113,6 +144,7 @@ class AccountMonitor:
         self._bank_meta: dict[int, datetime] = {}
         self._last_id = 0
         self._last_refresh = float("-inf")
+        self._dirty = False
         self._lock = threading.Lock()
         self._tightened: dict[str, Policy] = {}
         self._max_block_window = timedelta(
@@ -272,8 +304,9 @@ class AccountMonitor:
             screened.signals,
             probe,
         )
-        self._remember(gate, screened, content, blocked_category, events, escalation, probe,
-                       verdict)  # fmt: skip
+        outcome.write = self._remember(
+            gate, screened, content, blocked_category, events, escalation, probe, verdict
+        )
         return outcome
 
     def _enforce(
@@ -323,7 +356,8 @@ class AccountMonitor:
         esc: Escalation,
         probe: ProbeFinding | None,
         verdict: Verdict,
-    ) -> None:
+    ) -> AccountWrite | None:
+        """What this check leaves in the store (None: nothing worth keeping)."""
         at = gate.at
         fp = screened.fingerprint
         index_fp = None
@@ -335,9 +369,7 @@ class AccountMonitor:
         ):
             index_fp = fp
         if gate.account is None or gate.halted:
-            if index_fp is not None:
-                self._index(self.repo.add_blocked_prompt("prompt", None, SM, fp, at), fp, None)
-            return
+            return AccountWrite(self, at, blocked=index_fp) if index_fp is not None else None
         state = gate.state
         worth = (
             events.any()
@@ -346,7 +378,7 @@ class AccountMonitor:
             or esc.changed
         )
         if not worth:
-            return
+            return None
         r = self.rules.risk
         incs = []
         if blocked_category:
@@ -389,9 +421,7 @@ class AccountMonitor:
             fingerprint=fp,
             probe=bool(probe and probe.probe),
         )
-        key = self.repo.record(new, at, attempt, gate.feature.value, change, blocked=index_fp)
-        if key is not None and index_fp is not None:
-            self._index(key, index_fp, gate.account)
+        return AccountWrite(self, at, new, attempt, gate.feature.value, change, index_fp)
 
     # --- image flows ---------------------------------------------------------------------
     def image_gate(self, gate: Gate, signals: list[Signal]) -> None:
@@ -410,10 +440,11 @@ class AccountMonitor:
         judgement: Judgement,
         prompt_signals: Sequence[Signal] = (),
         learn_prompt: str | None = None,
-    ) -> tuple[Judgement, AccountAction]:
+    ) -> tuple[Judgement, AccountAction, AccountWrite | None]:
         """An image judgement after the account's actions in force and the ladder (a block
         for ``sexual_minors`` is a strike like a prompt's): the judgement to wrap into the
-        decision (its ``report`` includes the ladder's flag) and the account action.
+        decision (its ``report`` includes the ladder's flag), the account action and the
+        write for ``Guard.record(..., account_write=...)``.
 
         ``learn_prompt``: the prompt that generated this output; when the output itself is
         blocked as ``sexual_minors`` it joins the learned prompt bank for every account."""
@@ -427,7 +458,14 @@ class AccountMonitor:
         settled = Judgement(
             out.verdict, out.categories, out.reasons, judgement.report or out.report
         )
-        return settled, out.action
+        return settled, out.action, out.write
+
+    def commit(self, outcome: Outcome) -> None:
+        """Apply ``outcome.write`` in a transaction of its own (for callers without a
+        decision to record alongside, such as benchmarks)."""
+        if outcome.write is not None:
+            with self.repo.engine.begin() as conn:
+                outcome.write(conn)
 
     def halted(self, gate: Gate, kind: CheckKind) -> Decision:
         """The decision for a suspended account: blocked, no detector has run."""
@@ -448,9 +486,10 @@ class AccountMonitor:
         with self._lock:
             return any(h.owner == account for h in self._reuse.near(fp, _NEAR_IDENTICAL))
 
-    def _index(self, key: int, fp: Fingerprint, account: str | None) -> None:
-        with self._lock:
-            self._reuse.add(key, fp, account)
+    def index_changed(self) -> None:
+        """A blocked prompt was written: the next look-up reloads the index from the store
+        (only committed entries, so a rolled-back check leaves nothing behind)."""
+        self._dirty = True
 
     def learn_output_block(
         self, prompt: str, account: str | None, at: datetime, category: str = SM
@@ -480,9 +519,10 @@ class AccountMonitor:
     def _refresh(self, force: bool = False) -> None:
         """Pick up entries other workers added (at most every ``refresh_seconds``)."""
         now = time.monotonic()
-        if not force and now - self._last_refresh < self.refresh_seconds:
+        if not (force or self._dirty) and now - self._last_refresh < self.refresh_seconds:
             return
         self._last_refresh = now
+        self._dirty = False
         rows = self.repo.blocked_prompts(self._last_id)
         with self._lock:
             for row in rows:

@@ -232,32 +232,46 @@ class AccountRepository:
         blocked: Fingerprint | None = None,
     ) -> int | None:
         """Save the account's state with the attempt, the action change and (``blocked``) the
-        prompt's entry in the reuse index, in one transaction; returns that entry's id."""
-        key = None
+        prompt's entry in the reuse index, in one transaction of its own."""
         with self._errors(), self.engine.begin() as conn:
-            self._save_state(conn, state, at)
-            if attempt is not None:
-                fp = attempt.fingerprint
-                conn.execute(
-                    _INSERT_ATTEMPT,
-                    {
-                        "account_id": state.id,
-                        "at": attempt.at,
-                        "kind": kind,
-                        "verdict": attempt.verdict,
-                        "blocked_category": attempt.blocked_category,
-                        "content_verdict": attempt.content_verdict,
-                        "language": attempt.language,
-                        "obfuscation": attempt.obfuscation,
-                        "fingerprint": fp.to_bytes() if fp else None,
-                        "shingles": fp.size if fp else 0,
-                        "probe": attempt.probe,
-                    },
-                )
-            if change is not None:
-                self._log_action(conn, state.id, at, change)
-            if blocked is not None:
-                key = self._insert_blocked(conn, "prompt", state.id, "sexual_minors", blocked, at)
+            return self.write(conn, state, at, attempt, kind, change, blocked)
+
+    def write(
+        self,
+        conn: Connection,
+        state: AccountState,
+        at: datetime,
+        attempt: Attempt | None = None,
+        kind: str = "prompt",
+        change: ActionChange | None = None,
+        blocked: Fingerprint | None = None,
+    ) -> int | None:
+        """:meth:`record` inside the caller's transaction (the Guard's, with the decision);
+        returns the reuse-index entry's id when ``blocked`` is given."""
+        key = None
+        self._save_state(conn, state, at)
+        if attempt is not None:
+            fp = attempt.fingerprint
+            conn.execute(
+                _INSERT_ATTEMPT,
+                {
+                    "account_id": state.id,
+                    "at": attempt.at,
+                    "kind": kind,
+                    "verdict": attempt.verdict,
+                    "blocked_category": attempt.blocked_category,
+                    "content_verdict": attempt.content_verdict,
+                    "language": attempt.language,
+                    "obfuscation": attempt.obfuscation,
+                    "fingerprint": fp.to_bytes() if fp else None,
+                    "shingles": fp.size if fp else 0,
+                    "probe": attempt.probe,
+                },
+            )
+        if change is not None:
+            self._log_action(conn, state.id, at, change)
+        if blocked is not None:
+            key = self.insert_blocked(conn, "prompt", state.id, "sexual_minors", blocked, at)
         return key
 
     def add_verification(self, state: AccountState, v: Verification, at: datetime,
@@ -285,10 +299,10 @@ class AccountRepository:
         self, source: str, account_id: str | None, category: str, fp: Fingerprint, at: datetime
     ) -> int:
         with self._errors(), self.engine.begin() as conn:
-            return self._insert_blocked(conn, source, account_id, category, fp, at)
+            return self.insert_blocked(conn, source, account_id, category, fp, at)
 
     @staticmethod
-    def _insert_blocked(conn: Connection, source: str, account_id: str | None, category: str,
+    def insert_blocked(conn: Connection, source: str, account_id: str | None, category: str,
                         fp: Fingerprint, at: datetime) -> int:  # fmt: skip
         res = conn.execute(
             _INSERT_BLOCKED,
