@@ -135,6 +135,11 @@ _CONTENT_TYPES = {
     CheckKind.OUTPUT: ["CONTENT_TYPE_IMAGE", "CONTENT_TYPE_SYNTHETIC_MEDIA"],
     CheckKind.UPLOAD: ["CONTENT_TYPE_IMAGE"],
 }
+_FOUND = {
+    Category.SEXUAL_MINORS: "sexual content involving a minor",
+    Category.SEXUALISED_REAL_PERSON: "a sexualising edit of a real person's photograph",
+    Category.SEXUAL_ADULT: "adult sexual content",
+}
 _NOT_PRODUCED = "Generation refused: the requested image was not produced or delivered"
 
 
@@ -193,7 +198,7 @@ def _facts(kind: CheckKind, category: str | None, case: Case) -> str:
         CheckKind.OUTPUT: "a generated image",
         CheckKind.UPLOAD: "an uploaded image",
     }[kind]
-    found = category.replace("_", " ") if category else "a safety restriction"
+    found = _FOUND.get(category or "", "a safety restriction")
     facts = f"Automated checks of {what} found: {found}. The content was blocked."
     if case.manual:
         facts += " A human reviewer confirmed the decision."
