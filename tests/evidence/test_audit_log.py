@@ -183,3 +183,24 @@ def test_checkpoints_built_from_the_saved_edge_match_a_full_rebuild(evidence: Ev
     assert latest is not None and latest.tree_size == 24
     assert latest.root_hash == merkle.root(evidence.log.leaf_hashes())
     assert evidence.log.verify().ok
+
+
+def test_a_rewrite_by_the_key_holder_is_caught_by_a_published_root(evidence: Evidence) -> None:
+    """Whoever holds the database and the key can re-sign; a root kept elsewhere still holds."""
+    _fill(evidence, 8)
+    published = {8: evidence.log.root()}
+    assert evidence.log.verify(published).ok
+    doc = json.loads(_get(evidence, 1, "entry"))  # type: ignore[arg-type]
+    doc["data"]["outcome"] = "confirm"
+    forged = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    _set(evidence, 1, "entry", forged)
+    _set(evidence, 1, "leaf_hash", merkle.leaf_hash(forged))
+    with evidence.store.engine.begin() as conn:  # ...and re-signs every checkpoint
+        conn.execute(text("DELETE FROM audit_checkpoint"))
+    evidence.log.checkpoint(4)
+    evidence.log.checkpoint(8)
+    assert evidence.log.verify().ok  # the database alone cannot tell
+    problems = evidence.log.verify(published).problems
+    assert problems == [
+        "known root at size 8: the log no longer produces it (history was rewritten)"
+    ]

@@ -37,6 +37,13 @@ def run(data: Path, *args: str, config: Path | None = None) -> tuple[int, str, s
 def test_audit_verify_passes_then_names_the_tampered_entry(data: Path) -> None:
     code, out, _ = run(data, "audit", "verify")
     assert code == 0 and out.startswith("OK: ")
+    code, out, _ = run(data, "audit", "checkpoint")
+    cp = json.loads(out)
+    known = f"{cp['tree_size']}:{cp['root_hash']}"
+    assert run(data, "audit", "verify", "--known", known)[0] == 0
+    code, _, err = run(data, "audit", "verify", "--known", f"{cp['tree_size']}:{'00' * 32}")
+    assert code == 1 and "no longer produces it" in err
+    assert run(data, "audit", "verify", "--known", "x:y")[0] == 2
     db = sqlite3.connect(data / "tutela.db")
     entry = db.execute("SELECT entry FROM audit_log WHERE seq = 1").fetchone()[0]
     db.execute("UPDATE audit_log SET entry = ? WHERE seq = 1", (entry.replace(b"u2", b"u3"),))

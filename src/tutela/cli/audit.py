@@ -28,13 +28,26 @@ def open_evidence(ctx: typer.Context):  # type: ignore[no-untyped-def]
 def verify(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    known: Annotated[
+        list[str] | None,
+        typer.Option("--known", help="SIZE:ROOTHEX of a root published earlier (repeatable)."),
+    ] = None,
 ) -> None:
     """Check every entry, hash, checkpoint signature and root.
 
-    Exit code 0 when the log is intact; 1 naming the first bad entry otherwise.
+    Exit code 0 when the log is intact; 1 naming the first bad entry otherwise. --known
+    also checks the log still produces roots you kept from earlier checkpoints.
     """
     ev = open_evidence(ctx)
-    result = ev.log.verify()
+    roots: dict[int, bytes] = {}
+    with cli_errors():
+        for k in known or []:
+            size, _, root = k.partition(":")
+            try:
+                roots[int(size)] = bytes.fromhex(root)
+            except ValueError:
+                raise InputError(f"--known must be SIZE:ROOTHEX, not {k!r}") from None
+    result = ev.log.verify(roots)
     if as_json:
         print_json(result.to_dict())
     elif result.ok:

@@ -475,13 +475,19 @@ class AuditLog:
 
     # ---- verification ----------------------------------------------------------------------
 
-    def verify(self) -> VerifyResult:
-        """Check every entry, every hash, every checkpoint signature and root. Never raises."""
+    def verify(self, known_roots: dict[int, bytes] | None = None) -> VerifyResult:
+        """Check every entry, every hash, every checkpoint signature and root. Never raises.
+
+        ``known_roots`` ({tree size: root}) are roots seen earlier outside this database, e.g.
+        checkpoints published or handed to an auditor: the log must still produce each of
+        them. This catches what a signature cannot: a rewrite by someone holding the key.
+        """
         result = VerifyResult()
         frontier = merkle.Frontier()
         roots: dict[int, bytes] = {}
         cps = self.checkpoints()
-        wanted = {c.tree_size for c in cps}
+        known = dict(known_roots or {})
+        wanted = {c.tree_size for c in cps} | set(known)
         expected = 0
         with self._sessions() as s:
             for row in s.execute(
@@ -498,6 +504,19 @@ class AuditLog:
                     roots[frontier.size] = frontier.root()
                 expected += 1
                 result.entries += 1
+        for size, root in sorted(known.items()):
+            if size not in roots:
+                result.fail(
+                    None,
+                    f"known root at size {size}: the log has only {frontier.size} "
+                    "entries (entries were removed)",
+                )
+            elif roots[size] != root:
+                result.fail(
+                    None,
+                    f"known root at size {size}: the log no longer produces it "
+                    "(history was rewritten)",
+                )
         prev = 0
         for cp in cps:
             result.checkpoints += 1
