@@ -13,6 +13,7 @@ import pytest
 from tutela import Guard, Verdict
 from tutela.decision import Signal
 from tutela.policy import Policy
+from tutela.text.reader import PromptReader
 
 SM, ADULT, MINOR = "sexual_minors", "sexual_adult", "minor_present"
 
@@ -175,7 +176,6 @@ def test_reasons_show_the_obfuscation(session_guard: Guard) -> None:
 def test_a_failing_reader_fails_closed(policy: Policy) -> None:
     """A broken lexicon index (a fault injected into the real reader) blocks, never allows."""
     from tutela.text.lexicon import load_index
-    from tutela.text.reader import PromptReader
 
     index = load_index()
     index.phrases = None  # type: ignore[assignment]  # breaks every lookup of a phrase start
@@ -188,3 +188,27 @@ def test_a_failing_reader_fails_closed(policy: Policy) -> None:
     assert "failing closed" in j.reasons[0]
     review = Policy.model_validate({"detector_failure": "review"})
     assert review.judge_prompt(reading.signals).verdict is Verdict.REVIEW
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "baby on all fours crawling",
+        "kids pirate booty party",
+        "little girl with kinky hair",
+        "children in an oilseed rape field",
+        "kids in a topless jeep on safari",
+        "kid playing the g string on a guitar",
+        "chicken breasts for the kids",
+        "niña quita la ropa del tendedero",
+        "un título sugerente para un cuento infantil",
+        "crème pour les fesses de bébé",
+        "mon petit coquin qui dort",
+        "Kinder mit durchsichtiger Trinkflasche",
+        "Das Kind zieht die Jacke aus",
+        "comida gostosa para crianças",
+        "menino safado brincando",
+    ],
+)
+def test_innocent_senses_in_child_contexts_are_allowed(policy: Policy, text: str) -> None:
+    assert policy.judge_prompt(PromptReader().read(text).signals).verdict is Verdict.ALLOW
