@@ -111,7 +111,7 @@ class FingerprintIndex(Protocol):
 
     def add(self, key: int, fp: Fingerprint, owner: str | None) -> None: ...
 
-    def near(self, fp: Fingerprint, threshold: float) -> list[Hit]: ...
+    def near(self, fp: Fingerprint, threshold: float, limit: int = 32) -> list[Hit]: ...
 
     def __len__(self) -> int: ...
 
@@ -126,13 +126,13 @@ class LinearIndex:
     def add(self, key: int, fp: Fingerprint, owner: str | None) -> None:
         self._entries[key] = (fp, owner)
 
-    def near(self, fp: Fingerprint, threshold: float) -> list[Hit]:
+    def near(self, fp: Fingerprint, threshold: float, limit: int = 32) -> list[Hit]:
         hits = []
         for key, (other, owner) in self._entries.items():
             s = similarity(fp, other, self._min)
             if s >= threshold:
                 hits.append(Hit(key, s, owner))
-        return sorted(hits, key=lambda h: -h.similarity)
+        return sorted(hits, key=lambda h: -h.similarity)[:limit]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -182,7 +182,8 @@ class LshIndex:
         if fp.digest:
             self._by_digest.setdefault(fp.digest, []).append(key)
 
-    def near(self, fp: Fingerprint, threshold: float) -> list[Hit]:
+    def near(self, fp: Fingerprint, threshold: float, limit: int = 32) -> list[Hit]:
+        """Entries at least ``threshold`` similar, best first (at most ``limit``)."""
         if not self._keys:
             return []
         exact = self._by_digest.get(fp.digest, ())
@@ -204,11 +205,11 @@ class LshIndex:
         score = np.maximum(j, contained)
         for k in exact:
             score[rows == self._row[k]] = 1.0
-        hits = [
-            Hit(self._keys[r], float(sc), self._owners[r])
-            for r, sc in zip(rows.tolist(), score.tolist(), strict=True)
-            if sc >= threshold
-        ]
+        above = np.flatnonzero(score >= threshold)
+        if len(above) > limit:  # only the best matter; a popular pattern can match thousands
+            above = above[np.argpartition(-score[above], limit - 1)[:limit]]
+        hits = [Hit(self._keys[int(rows[i])], float(score[i]), self._owners[int(rows[i])])
+                for i in above]  # fmt: skip
         return sorted(hits, key=lambda h: -h.similarity)
 
     def __len__(self) -> int:

@@ -57,6 +57,7 @@ _UPDATE_STATE = (
 _INSERT_STATE = insert(_acc)
 _INSERT_ATTEMPT = insert(_att)
 _INSERT_BLOCKED = insert(_blk)
+_BLOCKED_AFTER = select(_blk).where(_blk.c.id > bindparam("after_id")).order_by(_blk.c.id)
 _INSERT_ACTION = insert(_act)
 
 
@@ -206,9 +207,8 @@ class AccountRepository:
 
     def blocked_prompts(self, after_id: int = 0) -> list[BlockedPrompt]:
         """Index entries added after ``after_id`` (to keep an in-memory index in step)."""
-        q = select(_blk).where(_blk.c.id > after_id).order_by(_blk.c.id)
         with self._errors(), self.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
+            rows = conn.execute(_BLOCKED_AFTER, {"after_id": after_id}).mappings().all()
         return [
             BlockedPrompt(
                 r["id"],
