@@ -15,7 +15,7 @@ from tutela.decision import CheckKind, Decision, Verdict
 from tutela.errors import ConfigError
 from tutela.evidence import ncmec_schema
 from tutela.evidence.http import ReportRejected
-from tutela.evidence.ncmec import IpEvent, plan_report
+from tutela.evidence.ncmec import IpEvent, pending, plan_report
 from tutela.evidence.ncmec_client import NcmecClient, send_report
 from tutela.evidence.service import Evidence
 
@@ -42,6 +42,7 @@ def _case(ev: Evidence, kind: CheckKind = CheckKind.OUTPUT) -> Decision:
         ["r"],
         [],
         kind=kind,
+        report=True,
         account="acct-77",
         created_at=datetime.now(UTC) - timedelta(hours=2),
     )
@@ -274,6 +275,18 @@ def test_the_full_flow_against_the_fake_cybertipline(
     ]
     assert evidence.log.find(d.id, "report.submit")[0].data["outcome"] == "finished"
     assert evidence.log.verify().ok
+    assert d.id not in {p["decision_id"] for p in pending(evidence.log, evidence.vault)}
+
+
+def test_the_reporting_queue(evidence: Evidence) -> None:
+    flagged = _case(evidence)
+    evidence.log.record_decision(  # flagged, then overturned by a reviewer: leaves the queue
+        overturned := Decision(Verdict.BLOCK, {"sexual_minors": 0.9}, [], [], report=True)
+    )
+    evidence.log.record_review(overturned.id, "rev", "overturn")
+    evidence.log.record_decision(Decision(Verdict.BLOCK, {"sexual_adult": 0.9}, [], []))
+    assert [p["decision_id"] for p in pending(evidence.log, evidence.vault)] == [flagged.id]
+    assert pending(evidence.log, evidence.vault)[0]["evidence_items"] == 2
 
 
 def test_the_fake_enforces_the_order_and_the_client_reports_each_refusal(

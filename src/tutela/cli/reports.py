@@ -97,6 +97,16 @@ def ncmec_build(
         )
 
 
+@ncmec_app.command("pending")
+def ncmec_pending(ctx: typer.Context) -> None:
+    """The reporting queue: flagged decisions not yet reported (JSON lines)."""
+    from tutela.evidence.ncmec import pending
+
+    ev = open_evidence(ctx)
+    for row in pending(ev.log, ev.vault):
+        print_json(row)
+
+
 @ncmec_app.command("submit")
 def ncmec_submit(
     ctx: typer.Context,

@@ -275,3 +275,32 @@ def plan_report(
         escalate=escalate,
     )
     return ReportPlan(decision_id, xml, files)
+
+
+def pending(log: AuditLog, vault: EvidenceVault) -> list[dict[str, Any]]:
+    """The reporting queue: decisions flagged ``report`` with no finished CyberTipline report.
+
+    Overturned decisions leave the queue; each entry says whether evidence is preserved
+    (a report needs at least one live item).
+    """
+    from tutela.evidence.history import cases
+
+    finished = {
+        str(e.data.get("decision_id"))
+        for e in log.entries(kinds=[EntryKind.REPORT_SUBMIT])
+        if e.data.get("service") == "ncmec" and e.data.get("outcome") == "finished"
+    }
+    out = []
+    for case in cases(log):
+        if not case.decision.get("report") or case.overturned or case.id in finished:
+            continue
+        live = [i for i in vault.items(decision_id=case.id) if i.purged_at is None]
+        out.append(
+            {
+                "decision_id": case.id,
+                "at": case.at.isoformat(),
+                "category": case.top_category(),
+                "evidence_items": len(live),
+            }
+        )
+    return out
