@@ -107,6 +107,7 @@ request = function()
   n = n + 1
   local body = string.format('{"text": "%%s", "account": "acct-%%d"}',
                              prompts[(n %% #prompts) + 1], n %% %(accounts)d)
+  if %(get)s then return wrk.format("GET") end
   return wrk.format(nil, nil, nil, body)
 end
 done = function(summary, latency, requests)
@@ -123,7 +124,8 @@ def run_wrk(url: str, key: str | None, seconds: float, conns: int, cpus: str, tm
     lua = tmp / "bench.lua"
     auth = f'wrk.headers["Authorization"] = "Bearer {key}"' if key else ""
     prompts = "{" + ", ".join(json.dumps(p) for p in PROMPTS) + "}"
-    lua.write_text(WRK_SCRIPT % {"prompts": prompts, "auth": auth, "accounts": ACCOUNTS})
+    lua.write_text(WRK_SCRIPT % {"prompts": prompts, "auth": auth, "accounts": ACCOUNTS,
+                                 "get": "true" if url.endswith("/healthz") else "false"})
     out = subprocess.run(
         pinned(cpus, ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s",
                       "-s", str(lua), url]),
@@ -149,8 +151,11 @@ async def _py_load(host: str, port: int, path: str, key: str | None, seconds: fl
         n = c
         while time.perf_counter() < end:
             n += conns
-            body = json.dumps({"text": PROMPTS[n % len(PROMPTS)], "account": f"acct-{n % 200}"})
-            head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            get = path.endswith("/healthz")
+            body = "" if get else json.dumps(
+                {"text": PROMPTS[n % len(PROMPTS)], "account": f"acct-{n % 200}"})
+            head = (f"{'GET' if get else 'POST'} {path} HTTP/1.1\r\nHost: {host}\r\n"
+                    "Content-Type: application/json\r\n"
                     + (f"Authorization: Bearer {key}\r\n" if key else "")
                     + f"Content-Length: {len(body)}\r\n\r\n")
             t = time.perf_counter()
@@ -247,17 +252,26 @@ def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
                                    None, args, tmp)
         out["bare_async"] = measure("bare FastAPI (async handler)", base,
                                     "/async/prompts/check", None, args, tmp)
+        out["bare_healthz"] = measure("bare FastAPI GET /healthz", base, "/healthz", None,
+                                      args, tmp)
     finally:
         stop(proc)
     tproc, tbase, key = start_tutela(workers, args.server_cpus, tmp, env_extra)
     try:
         out["tutela"] = measure("tutela POST /v1/prompts/check", tbase, "/v1/prompts/check",
                                 key, args, tmp)
+        # the same middleware (request id, body limit, metrics, JSON access log), no check:
+        # what the service layer itself costs over bare FastAPI
+        out["tutela_healthz"] = measure("tutela GET /healthz", tbase, "/healthz", None,
+                                        args, tmp)
     finally:
         stop(tproc)
     for base_name in ("bare_sync", "bare_async"):
         ratio = out["tutela"].rps / out[base_name].rps if out[base_name].rps else 0.0
         print(f"  ratio tutela / {base_name:<10} = {ratio:.2f}  (target >= 0.5)")
+    if out["bare_healthz"].rps:
+        ratio = out["tutela_healthz"].rps / out["bare_healthz"].rps
+        print(f"  ratio of /healthz (service layer only) = {ratio:.2f}")
     return out
 
 
