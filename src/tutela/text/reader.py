@@ -32,6 +32,7 @@ _ADULT_AGE_SCORE = 0.9
 _WEAK_PAIR_SCORE = 0.7
 _JOINERS = frozenset({"y", "e", "und", "et", "i"})
 _MIN_GLUED = 7
+_MAX_GLUED = 24  # longer runs are transliterated scripts without spaces, not two words
 _FRAME_GAP = 5  # words allowed between the two halves of a frame
 _AGE_JOINERS = frozenset(
     {
@@ -324,7 +325,7 @@ def _glued(idx: LexiconIndex, word: str) -> list[Entry] | None:
     Only whole words of three letters or more on both sides, so ordinary compounds that merely
     start with a short word are left alone.
     """
-    if len(word) < _MIN_GLUED or not word.isalpha():
+    if not _MIN_GLUED <= len(word) <= _MAX_GLUED or not word.isalpha():
         return None
     words = idx.words
     for k in range(3, len(word) - 2):
