@@ -118,12 +118,22 @@ class TiledEngine:
         base = (self._pattern(self.layout.template, h, w, k) + self._tones(h, w, k)) * amp
         unit = self._pattern(self._data_cells(signs), h, w, k) * amp
         period = TILE_CELLS * k
-        weights, host = self._weights_and_fold(luma + base + unit, period, period)
-        _, resp = self._weights_and_fold(unit, period, period, weights)
-        got = self._soft_bits(host) * signs
-        gain = self._soft_bits(resp) * signs
+        # The picture's interference depends on where the sampling grid falls, and a crop
+        # moves it; so the margin is secured for the grid as marked and for one shifted by
+        # half a cell (the worst case a crop can bring), bit by bit, the smaller of the two.
+        host_push = np.full(PAYLOAD_BITS, np.inf)
+        gain = np.full(PAYLOAD_BITS, np.inf)
+        marked = luma + base + unit
+        for off in (0, k // 2):
+            weights, host = self._weights_and_fold(marked[off:, off:], period, period)
+            _, resp = self._weights_and_fold(unit[off:, off:], period, period, weights)
+            shift = -off * SAMPLES_PER_CELL / k
+            g = self._soft_bits(_shift_tile(resp, shift, shift)) * signs
+            got = self._soft_bits(_shift_tile(host, shift, shift)) * signs
+            host_push = np.minimum(host_push, got - g)
+            gain = np.minimum(gain, g)
         target = 2.0 * float(np.median(gain))
-        boost = np.clip((target - (got - gain)) / np.maximum(gain, 1e-6), 1.0, 3.0)
+        boost = np.clip((target - host_push) / np.maximum(gain, 1e-6), 1.0, 4.0)
         data = self._pattern(self._data_cells(signs * boost), h, w, k) * amp
         delta = (base + data)[..., None]
         return np.clip(rgb.astype(np.float32) + delta + 0.5, 0, 255).astype(np.uint8)
@@ -168,7 +178,7 @@ class TiledEngine:
         mean = cv2.blur(luma, (9, 9))
         var = cv2.blur(luma * luma, (9, 9)) - mean * mean
         std = np.sqrt(np.maximum(var, 0.0))
-        amp = np.clip(1.2 + 0.2 * std, 1.2, 4.0)
+        amp = np.clip(1.2 + 0.2 * std, 1.2, 6.0)
         # Very dark and very bright areas clip; keep the mark inside the range it can use.
         headroom = np.minimum(luma, 255.0 - luma)
         amp = np.minimum(amp, np.maximum(headroom, 0.5))
@@ -262,14 +272,26 @@ class TiledEngine:
         if w * side / px < side or h * side / py < side:
             return None
         _, folded = self._weights_and_fold(luma, px, py)
-        corr = np.fft.irfft2(np.fft.rfft2(folded) * self._ref_fft, s=folded.shape)
+        spectrum = np.fft.rfft2(folded)
+        corr = np.fft.irfft2(spectrum * self._ref_fft, s=folded.shape)
         peak = int(np.argmax(corr))
         oy, ox = divmod(peak, side)
         z = float((corr.flat[peak] - corr.mean()) / (corr.std() + 1e-9))
-        soft = self._soft_bits(np.roll(folded, (-oy, -ox), axis=(0, 1)))
+        # A crop rarely falls on a whole sample: refine the offset to a fraction of a sample
+        # from the peak's neighbours, and shift the folded tile by it in the Fourier domain
+        # (cheap: one 64×64 tile), so the cells are summed where they really are.
+        dy = _vertex(corr[(oy - 1) % side, ox], corr[oy, ox], corr[(oy + 1) % side, ox])
+        dx = _vertex(corr[oy, (ox - 1) % side], corr[oy, ox], corr[oy, (ox + 1) % side])
+        # The whole-sample offset first; the refined one when that does not decode (the
+        # parabola's vertex is biased by the blocky template, so it is the second guess).
+        for ay, ax in ((oy, ox), (oy + dy, ox + dx)):
+            soft = self._soft_bits(_shift_tile(folded, ay, ax, spectrum))
+            key = _decode_soft(soft)
+            if key is not None:
+                break
         mag = np.abs(soft)
         margin = float(mag.mean() / (mag.std() + 1e-9))
-        return TiledReading(_decode_soft(soft), z, (px, py), margin)
+        return TiledReading(key, z, (px, py), margin)
 
 
 TONES: tuple[tuple[float, float], ...] = ((16.5, 6.5), (-6.5, 16.5), (17.5, -5.5), (5.5, 17.5))
@@ -278,6 +300,24 @@ TONE_AMPLITUDE = 0.4
 PERIOD_CANDIDATES = 5
 READ_MAX_SIDE = 2048
 _REFINE_STEPS = (0.0, -0.002, 0.002, -0.004, 0.004, -0.006, 0.006)
+
+
+def _shift_tile(
+    tile: np.ndarray, dy: float, dx: float, spectrum: np.ndarray | None = None
+) -> np.ndarray:
+    """``out[y, x] = tile[y + dy, x + dx]`` (circular, fractional: a Fourier-domain shift)."""
+    if spectrum is None:
+        spectrum = np.fft.rfft2(tile)
+    fy = np.fft.fftfreq(tile.shape[0])[:, None]
+    fx = np.fft.rfftfreq(tile.shape[1])[None, :]
+    phase = np.exp(2j * np.pi * (fy * dy + fx * dx))
+    return np.fft.irfft2(spectrum * phase, s=tile.shape)
+
+
+def _vertex(left: float, centre: float, right: float) -> float:
+    """Offset (-0.5..0.5) of the top of the parabola through three neighbouring samples."""
+    denom = left - 2 * centre + right
+    return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5)) if denom else 0.0
 
 
 def _decode_soft(soft: np.ndarray) -> int | None:
