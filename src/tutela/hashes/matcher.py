@@ -158,8 +158,13 @@ class BankMatcher:
         with self._lock:
             since = self.repo.latest_change()
             index = self._index_factory()
+            ids: list[np.ndarray] = []
+            codes: list[np.ndarray] = []
             for batch in self.repo.enabled_entries():
-                index.add([i for i, _ in batch], to_codes(s for _, s in batch))
+                ids.append(np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch)))
+                codes.append(to_codes(s for _, s in batch))
+            if ids:  # one add: the index sorts everything once instead of merging batches
+                index.add(np.concatenate(ids), np.concatenate(codes))
             self._index = index
             self._since = since
             self._banks = {b.id: b for b in self.repo.list_banks(counts=False)}
