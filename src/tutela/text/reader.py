@@ -32,6 +32,7 @@ _ADULT_AGE_SCORE = 0.9
 _WEAK_PAIR_SCORE = 0.7
 _JOINERS = frozenset({"y", "e", "und", "et", "i"})
 _MIN_GLUED = 7
+_CACHE_SIZE = 50_000
 _MAX_GLUED = 24  # longer runs are transliterated scripts without spaces, not two words
 _FRAME_GAP = 5  # words allowed between the two halves of a frame
 _AGE_JOINERS = frozenset(
@@ -66,7 +67,8 @@ class PromptReading:
 
 
 class PromptReader:
-    """Reads prompts against the lexicon index. Thread-safe: it holds no per-call state."""
+    """Reads prompts against the lexicon index. Thread-safe: it holds no per-call state
+    (only a bounded cache of lookups for unknown words, safe to share)."""
 
     def __init__(self, index: LexiconIndex | None = None, max_chars: int = 4000) -> None:
         self.index = index or default_index()
@@ -76,6 +78,8 @@ class PromptReader:
             for w in words:
                 stop.setdefault(w, []).append(lang)
         self._stop = {w: tuple(langs) for w, langs in stop.items()}
+        # word -> fallback result (see _fallback); plain dict operations are atomic in CPython
+        self._unknown: dict[str, tuple[list[Entry] | None, list[Entry] | None]] = {}
 
     def _is_term(self, text: str) -> bool:
         """A word that carries a signal (stricter than ``is_word``: no function words)."""
@@ -167,14 +171,9 @@ class PromptReader:
                     break
             if not entries:
                 entries = idx.lookup_word(tok.text)
+                glued = None
                 if entries is None and tok.number is None:
-                    entries = (
-                        _first_hit(idx, tok.alts)
-                        or _first_squeezed(idx, (tok.text, *tok.alts))
-                        or _transposed(idx, tok.text)
-                    )
-                if entries is None and tok.number is None:
-                    glued = _glued(idx, tok.text)
+                    entries, glued = self._fallback(tok)
                     if glued:
                         written = base.span_as_written(tok.start, tok.end)
                         for e in glued:
@@ -194,6 +193,28 @@ class PromptReader:
                         out.append(Match(e, as_written, normalised, edit))
             i += span
         return out
+
+    def _fallback(self, tok: Token) -> tuple[list[Entry] | None, list[Entry] | None]:
+        """Entries for a word the lexicons do not know as written: (as one word, as two).
+
+        Tries the token's other readings, squeezed letters, one swapped pair, then two glued
+        words. Most words of a prompt end here with nothing, so plain words are cached.
+        """
+        cached = self._unknown.get(tok.text) if not tok.alts else None
+        if cached is not None:
+            return cached
+        idx = self.index
+        entries = (
+            _first_hit(idx, tok.alts)
+            or _first_squeezed(idx, (tok.text, *tok.alts))
+            or _transposed(idx, tok.text)
+        )
+        result = (entries, None if entries else _glued(idx, tok.text))
+        if not tok.alts:
+            if len(self._unknown) >= _CACHE_SIZE:
+                self._unknown.clear()  # bounded; refills with the words in use
+            self._unknown[tok.text] = result
+        return result
 
     def _frames(
         self, tokens: list[Token], base: BaseText, langs: Counter[str], benign: set[int]
