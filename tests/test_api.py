@@ -328,3 +328,22 @@ def test_expired_allowed_prompt_text_is_purged_at_start(tmp_path: Path) -> None:
         pass  # the lifespan's first purge runs at start
     assert guard.store.decisions.get(old.id).prompt_text is None  # type: ignore[union-attr]
     assert guard.store.decisions.get(fresh.id).prompt_text == ALLOWED  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_readyz_waits_for_the_image_models(tmp_path: Path) -> None:
+    import time
+
+    guard = Guard.open(data_dir=tmp_path / "data")
+    with TestClient(create_app(guard, warm_models=True)) as client:
+        deadline = time.monotonic() + 180
+        ready = client.get("/readyz")
+        while ready.status_code != 200 and time.monotonic() < deadline:
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["image_models"] == "loading"
+            time.sleep(0.2)
+            ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"] == {
+            "prompt_reader": "ok", "image_models": "ok", "database": "ok"
+        }

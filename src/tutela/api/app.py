@@ -57,19 +57,33 @@ async def _purge_expired_prompts(guard: Guard) -> None:
         )
 
 
+async def _warm_image_models(app: FastAPI, guard: Guard) -> None:
+    """Load the image detectors' models (seconds) without holding up the prompt path."""
+    try:
+        await run_in_threadpool(lambda: guard.images.warm_up())
+        app.state.image_models = "ok"
+    except Exception as exc:  # readiness reports it; image checks fail closed meanwhile
+        app.state.image_models = f"failed: {type(exc).__name__}: {exc}"
+        logs.get_logger("tutela.api").error("image_models_failed", error=str(exc))
+
+
 async def _purge_hourly(guard: Guard) -> None:
     while True:
         await asyncio.sleep(PURGE_EVERY_SECONDS)
         await _purge_expired_prompts(guard)
 
 
-def create_app(guard: Guard | None = None) -> FastAPI:
+def create_app(guard: Guard | None = None, *, warm_models: bool | None = None) -> FastAPI:
     """The service around ``guard`` (default: ``Guard.open()`` from ``TUTELA_*``/config).
 
     Without arguments it is the factory uvicorn's workers call
     (``uvicorn --factory tutela.api.app:create_app``), each worker opening its own Guard on
-    the shared database.
+    the shared database. ``warm_models`` (default: on for that factory and ``tutela serve``,
+    off for an app built around a given Guard, as in tests) loads the image models in the
+    background at start; ``/readyz`` answers 503 until they are loaded.
     """
+    if warm_models is None:
+        warm_models = guard is None
     guard = guard or Guard.open()
     settings = guard.settings
     logs.configure(settings.log_level)
@@ -86,15 +100,17 @@ def create_app(guard: Guard | None = None) -> FastAPI:
         except StoreUnavailable as exc:
             log.warning("database_unavailable_at_start", error=str(exc))
         log.info("started", version=__version__, database=guard.store.dialect)
+        warmer = asyncio.create_task(_warm_image_models(app, guard)) if warm_models else None
         purger = None
         if guard.policy.retention.allowed_prompt_days > 0:  # else no prompt text expires
             await _purge_expired_prompts(guard)
             purger = asyncio.create_task(_purge_hourly(guard))
         yield
-        if purger is not None:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+        for task in (purger, warmer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         guard.store.close()
 
     app = FastAPI(
@@ -108,6 +124,7 @@ def create_app(guard: Guard | None = None) -> FastAPI:
     )
     app.state.guard = guard
     app.state.warmed = False
+    app.state.image_models = "loading" if warm_models else None
     app.state.authenticator = Authenticator(
         guard.store, RateLimiter(settings.rate_limit_per_minute, settings.workers)
     )

@@ -21,12 +21,14 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Models loaded and the database reachable",
+    summary="Prompt reader and image models loaded, database reachable",
     responses={503: {"description": "Not ready: the body says which part"}},
 )
 def readyz(request: Request) -> JSONResponse:
     guard = request.app.state.guard
     checks = {"prompt_reader": "ok" if request.app.state.warmed else "loading"}
+    if request.app.state.image_models is not None:  # warmed at start (tutela serve)
+        checks["image_models"] = request.app.state.image_models
     try:
         guard.store.ping()
         checks["database"] = "ok"

@@ -70,7 +70,7 @@ def serve(
         "server_header": False,
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(guard), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(guard, warm_models=True), **common)  # type: ignore[arg-type]
         return
     guard.store.close()
     _export_settings(st.config, overrides)
