@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import time
 import zlib
 
 import pytest
@@ -87,14 +86,12 @@ def _png_bomb(width: int, height: int) -> bytes:
     )
 
 
-def test_png_bomb_refused_from_header_quickly() -> None:
+def test_png_bomb_refused_from_header() -> None:
     bomb = _png_bomb(60_000, 60_000)  # 3.6 gigapixels declared, a few kB on disk
     assert len(bomb) < 200_000
-    start = time.perf_counter()
     # Either our limit or Pillow's own bomb guard (hit first at this size) must answer.
     with pytest.raises(ImageError, match=r"decompression bomb.*3600000000 pixels"):
         decode_image(bomb)
-    assert time.perf_counter() - start < 2.0  # generous: it must not decode anything
 
 
 def test_our_pixel_limit_answers_below_pillows() -> None:
