@@ -136,3 +136,16 @@ def test_mark_read_from_a_large_upscaled_copy(engine: TiledEngine) -> None:
     out = engine.embed(rgb, 77_000_123)
     big = np.asarray(Image.fromarray(out).resize((2300, 2300), Image.Resampling.BICUBIC))
     assert engine.read(big).key == 77_000_123
+
+
+def test_soft_decoding_repairs_up_to_three_weak_bits_only() -> None:
+    from tutela.provenance.tiled import _decode_soft
+
+    key = 0x0F_F00F_F00F
+    soft = np.where(encode_key(key) > 0, 10.0, -10.0)
+    weak = soft.copy()
+    weak[[3, 17, 40]] *= -0.1  # three wrong bits, the least certain ones
+    assert _decode_soft(weak) == key
+    strong = soft.copy()
+    strong[[3, 17, 40]] *= -1.0  # three wrong bits the decoder is sure of: not repaired
+    assert _decode_soft(strong) is None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from itertools import combinations
 
 import cv2
 import numpy as np
@@ -299,6 +300,8 @@ TONES: tuple[tuple[float, float], ...] = ((16.5, 6.5), (-6.5, 16.5), (17.5, -5.5
 TONE_AMPLITUDE = 0.4
 PERIOD_CANDIDATES = 5
 READ_MAX_SIDE = 2048
+SOFT_FLIP_POOL = 6
+SOFT_FLIP_MAX = 3
 _REFINE_STEPS = (0.0, -0.002, 0.002, -0.004, 0.004, -0.006, 0.006)
 
 
@@ -321,22 +324,25 @@ def _vertex(left: float, centre: float, right: float) -> float:
 
 
 def _decode_soft(soft: np.ndarray) -> int | None:
-    """Hard bits, then the two least certain bits flipped (3 retries): a little soft decoding.
+    """Hard bits, then up to three of the six least certain bits flipped (41 retries).
 
-    Each retry is one more chance for noise to pass the CRC (2^-24 each); the trace also
-    requires the key to exist in the registry, so the retries cost no false attributions.
+    A little soft decoding: the bits a transform breaks are nearly always among the weakest.
+    Each retry is one more chance for noise to pass the CRC (2^-24 each, so ~2.5e-6 per
+    reading); a trace also requires the key to exist in the registry (a random 40-bit key
+    among those issued), so the retries cost no false attributions.
     """
     bits = (soft > 0).astype(np.uint8)
     key = decode_bits(bits)
     if key is not None:
         return key
-    weakest = np.argsort(np.abs(soft))[:2]
-    for flip in ([weakest[0]], [weakest[1]], list(weakest)):
-        trial = bits.copy()
-        trial[flip] ^= 1
-        key = decode_bits(trial)
-        if key is not None:
-            return key
+    weakest = [int(i) for i in np.argsort(np.abs(soft))[:SOFT_FLIP_POOL]]
+    for size in range(1, SOFT_FLIP_MAX + 1):
+        for flip in combinations(weakest, size):
+            trial = bits.copy()
+            trial[list(flip)] ^= 1
+            key = decode_bits(trial)
+            if key is not None:
+                return key
     return None
 
 
