@@ -49,4 +49,5 @@ class RateLimiter:
             if bucket.tokens >= 1.0:
                 bucket.tokens -= 1.0
                 return 0
-            return max(1, math.ceil((1.0 - bucket.tokens) / self.rate))
+            # the epsilon keeps float noise (10.000000001 s) from adding a whole second
+            return max(1, math.ceil((1.0 - bucket.tokens) / self.rate - 1e-6))
