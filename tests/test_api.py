@@ -103,6 +103,13 @@ def test_read_back_decisions_with_review_scope(svc: Service) -> None:
         headers=svc.headers("review"),
     )
     assert since.json()["decisions"] == []
+    newest = history.json()["decisions"][0]
+    page = svc.client.get(
+        "/v1/accounts/acct-r/decisions",
+        params={"before": newest["created_at"], "limit": 5},
+        headers=svc.headers("review"),
+    )
+    assert [d["id"] for d in page.json()["decisions"]] == [ids[0]]
 
 
 # --- keys and scopes -------------------------------------------------------------------------

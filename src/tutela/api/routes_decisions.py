@@ -57,13 +57,22 @@ def account_decisions(
     since: Annotated[
         datetime | None, Query(description="Only decisions at or after this time (ISO 8601)")
     ] = None,
+    before: Annotated[
+        datetime | None,
+        Query(description="Only decisions before this time: pass the last created_at to page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     key: ApiKey = _REVIEW,
 ) -> JSONResponse:
     store = request.app.state.guard.store
     try:
         since_utc = utc(since) if since is not None else None
+        before_utc = utc(before) if before is not None else None
     except (OverflowError, ValueError):
-        raise HTTPException(422, "since: not a representable UTC time") from None
-    rows = store.run(lambda: store.decisions.for_account(account, since=since_utc, limit=limit))
+        raise HTTPException(422, "since/before: not a representable UTC time") from None
+    rows = store.run(
+        lambda: store.decisions.for_account(
+            account, since=since_utc, before=before_utc, limit=limit
+        )
+    )
     return JSONResponse({"account": account, "decisions": [r.to_dict() for r in rows]})
