@@ -244,28 +244,39 @@ def measure(name: str, base: str, path: str, key: str | None, args: argparse.Nam
 
 def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
              env_extra: dict[str, str]) -> dict[str, Result]:
+    """Both servers up at once; measurements alternate between them ``--repeat`` times and
+    the median run of each is kept, so a change in the machine's load hits both alike."""
     print(f"{label} ({workers} worker{'s' if workers > 1 else ''})", flush=True)
-    out: dict[str, Result] = {}
     proc, base = start_bare(workers, args.server_cpus, tmp)
     try:
-        out["bare_sync"] = measure("bare FastAPI (def handler)", base, "/v1/prompts/check",
-                                   None, args, tmp)
-        out["bare_async"] = measure("bare FastAPI (async handler)", base,
-                                    "/async/prompts/check", None, args, tmp)
-        out["bare_healthz"] = measure("bare FastAPI GET /healthz", base, "/healthz", None,
-                                      args, tmp)
-    finally:
+        tproc, tbase, key = start_tutela(workers, args.server_cpus, tmp, env_extra)
+    except BaseException:
         stop(proc)
-    tproc, tbase, key = start_tutela(workers, args.server_cpus, tmp, env_extra)
-    try:
-        out["tutela"] = measure("tutela POST /v1/prompts/check", tbase, "/v1/prompts/check",
-                                key, args, tmp)
+        raise
+    plan = [
+        ("bare_sync", "bare FastAPI (def handler)", base, "/v1/prompts/check", None),
+        ("bare_async", "bare FastAPI (async handler)", base, "/async/prompts/check", None),
+        ("tutela", "tutela POST /v1/prompts/check", tbase, "/v1/prompts/check", key),
         # the same middleware (request id, body limit, metrics, JSON access log), no check:
         # what the service layer itself costs over bare FastAPI
-        out["tutela_healthz"] = measure("tutela GET /healthz", tbase, "/healthz", None,
-                                        args, tmp)
+        ("bare_healthz", "bare FastAPI GET /healthz", base, "/healthz", None),
+        ("tutela_healthz", "tutela GET /healthz", tbase, "/healthz", None),
+    ]
+    runs: dict[str, list[Result]] = {name: [] for name, *_ in plan}
+    try:
+        for _ in range(args.repeat):
+            for name, title, url, path, auth in plan:
+                runs[name].append(measure(title, url, path, auth, args, tmp))
     finally:
         stop(tproc)
+        stop(proc)
+    out = {name: sorted(rs, key=lambda r: r.rps)[len(rs) // 2] for name, rs in runs.items()}
+    if args.repeat > 1:
+        print("  medians:")
+        for name, title, *_ in plan:
+            r = out[name]
+            print(f"  {title:<34} {r.rps:9.0f} req/s   p50 {r.p50_ms:7.2f} ms   "
+                  f"p99 {r.p99_ms:7.2f} ms")
     for base_name in ("bare_sync", "bare_async"):
         ratio = out["tutela"].rps / out[base_name].rps if out[base_name].rps else 0.0
         print(f"  ratio tutela / {base_name:<10} = {ratio:.2f}  (target >= 0.5)")
@@ -323,6 +334,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="alternating rounds; the median of each is reported")
     parser.add_argument("--server-cpus", default="1", help="taskset CPU list for servers")
     parser.add_argument("--client-cpus", default="1", help="taskset CPU list for the client")
     parser.add_argument("--skip-postgres", action="store_true")

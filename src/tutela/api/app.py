@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -62,6 +63,7 @@ async def _warm_image_models(app: FastAPI, guard: Guard) -> None:
     try:
         await run_in_threadpool(lambda: guard.images.warm_up())
         app.state.image_models = "ok"
+        gc.freeze()  # the models' objects too (see the lifespan)
     except Exception as exc:  # readiness reports it; image checks fail closed meanwhile
         app.state.image_models = f"failed: {type(exc).__name__}: {exc}"
         logs.get_logger("tutela.api").error("image_models_failed", error=str(exc))
@@ -95,6 +97,10 @@ def create_app(guard: Guard | None = None, *, warm_models: bool | None = None) -
         # so /readyz means what it says and the first request is not the slow one.
         await run_in_threadpool(guard.read_prompt, _WARM_UP_TEXT)
         app.state.warmed = True
+        # Everything built so far (lexicon indexes, policy, account indexes) lives as long as
+        # the process; moving it out of the collector's generations stops every full
+        # collection from walking it again while requests wait.
+        gc.freeze()
         try:
             await run_in_threadpool(guard.store.ping)
         except StoreUnavailable as exc:
