@@ -97,10 +97,11 @@ def create_app(guard: Guard | None = None, *, warm_models: bool | None = None) -
         # so /readyz means what it says and the first request is not the slow one.
         await run_in_threadpool(guard.read_prompt, _WARM_UP_TEXT)
         app.state.warmed = True
-        # Everything built so far (lexicon indexes, policy, account indexes) lives as long as
-        # the process; moving it out of the collector's generations stops every full
-        # collection from walking it again while requests wait.
-        gc.freeze()
+        if warm_models:  # a serving process (not an app built in a test, which would leak)
+            # Everything built so far (lexicon indexes, policy, account indexes) lives as
+            # long as the process; moving it out of the collector's generations stops every
+            # full collection from walking it again while requests wait.
+            gc.freeze()
         try:
             await run_in_threadpool(guard.store.ping)
         except StoreUnavailable as exc:
