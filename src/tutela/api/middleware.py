@@ -7,10 +7,11 @@ under a millisecond.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -21,7 +22,7 @@ from tutela.api.errors import error_body
 from tutela.api.logs import get_logger
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-log = get_logger("tutela.api.access")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ServiceMiddleware:
@@ -35,13 +36,21 @@ class ServiceMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # A concrete logger, bound once: the lazy module-level proxy re-binds on every call.
+        self.log = get_logger("tutela.api.access").bind()
+        # Request ids: a random per-process prefix and a counter. Unique and cheap; they
+        # need not be secret (they are echoed to the caller).
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+        # Prometheus children per label set: labels() costs a lock and validation each call.
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        rid = _request_id(scope)
+        rid = _request_id(scope) or f"{self._prefix}{next(self._counter):016x}"
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
         limit = self.max_body_bytes
@@ -79,9 +88,17 @@ class ServiceMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - start
-            metrics.REQUESTS.labels(scope["method"], template, str(status)).inc()
-            metrics.LATENCY.labels(scope["method"], template).observe(elapsed)
-            log.info(
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            key = (method, template, str(status))  # bounded: no label from raw input
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (
+                    metrics.REQUESTS.labels(*key),
+                    metrics.LATENCY.labels(key[0], key[1]),
+                )
+            series[0].inc()
+            series[1].observe(elapsed)
+            self.log.info(
                 "request",
                 request_id=rid,
                 method=scope["method"],
@@ -93,14 +110,15 @@ class ServiceMiddleware:
             )
 
 
-def _request_id(scope: Scope) -> str:
+def _request_id(scope: Scope) -> str | None:
+    """The caller's well-formed ``X-Request-ID``, or None."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
             if _REQUEST_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:
