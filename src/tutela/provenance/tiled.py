@@ -275,19 +275,24 @@ class TiledEngine:
         _, folded = self._weights_and_fold(luma, px, py)
         spectrum = np.fft.rfft2(folded)
         corr = np.fft.irfft2(spectrum * self._ref_fft, s=folded.shape)
-        peak = int(np.argmax(corr))
-        oy, ox = divmod(peak, side)
-        z = float((corr.flat[peak] - corr.mean()) / (corr.std() + 1e-9))
-        # A crop rarely falls on a whole sample: refine the offset to a fraction of a sample
-        # from the peak's neighbours, and shift the folded tile by it in the Fourier domain
-        # (cheap: one 64×64 tile), so the cells are summed where they really are.
-        dy = _vertex(corr[(oy - 1) % side, ox], corr[oy, ox], corr[(oy + 1) % side, ox])
-        dx = _vertex(corr[oy, (ox - 1) % side], corr[oy, ox], corr[oy, (ox + 1) % side])
-        # The whole-sample offset first; the refined one when that does not decode (the
-        # parabola's vertex is biased by the blocky template, so it is the second guess).
-        for ay, ax in ((oy, ox), (oy + dy, ox + dx)):
-            soft = self._soft_bits(_shift_tile(folded, ay, ax, spectrum))
-            key = _decode_soft(soft)
+        z = float((corr.max() - corr.mean()) / (corr.std() + 1e-9))
+        # Strongly patterned pictures (brick walls) can lift a wrong offset above the right
+        # one, so the few highest correlation peaks are each tried; the CRC picks.
+        key, soft = None, np.zeros(PAYLOAD_BITS)
+        for oy, ox in _top_peaks(corr, OFFSET_CANDIDATES):
+            # A crop rarely falls on a whole sample: the offset refined to a fraction of a
+            # sample from the peak's neighbours is the second guess (the parabola's vertex is
+            # biased by the blocky template); the folded tile is shifted in the Fourier domain.
+            dy = _vertex(corr[(oy - 1) % side, ox], corr[oy, ox], corr[(oy + 1) % side, ox])
+            dx = _vertex(corr[oy, (ox - 1) % side], corr[oy, ox], corr[oy, (ox + 1) % side])
+            for ay, ax in ((oy, ox), (oy + dy, ox + dx)):
+                candidate = self._soft_bits(_shift_tile(folded, ay, ax, spectrum))
+                if not soft.any():
+                    soft = candidate
+                key = _decode_soft(candidate)
+                if key is not None:
+                    soft = candidate
+                    break
             if key is not None:
                 break
         mag = np.abs(soft)
@@ -301,6 +306,7 @@ TONE_AMPLITUDE = 0.4
 PERIOD_CANDIDATES = 5
 READ_MAX_SIDE = 2048
 SOFT_FLIP_POOL = 6
+OFFSET_CANDIDATES = 3
 SOFT_FLIP_MAX = 3
 _REFINE_STEPS = (0.0, -0.002, 0.002, -0.004, 0.004, -0.006, 0.006)
 
@@ -315,6 +321,21 @@ def _shift_tile(
     fx = np.fft.rfftfreq(tile.shape[1])[None, :]
     phase = np.exp(2j * np.pi * (fy * dy + fx * dx))
     return np.fft.irfft2(spectrum * phase, s=tile.shape)
+
+
+def _top_peaks(corr: np.ndarray, count: int) -> list[tuple[int, int]]:
+    """The ``count`` highest local maxima of a circular correlation, at least 2 apart."""
+    side = corr.shape[0]
+    out: list[tuple[int, int]] = []
+    for flat in np.argsort(corr, axis=None)[::-1][: 16 * count]:
+        y, x = divmod(int(flat), side)
+        near = any(min(abs(y - py), side - abs(y - py)) <= 1
+                   and min(abs(x - px), side - abs(x - px)) <= 1 for py, px in out)
+        if not near:
+            out.append((y, x))
+            if len(out) == count:
+                break
+    return out
 
 
 def _vertex(left: float, centre: float, right: float) -> float:
