@@ -358,3 +358,20 @@ def test_obfuscation_counts_rise_with_the_tricks(reader: PromptReader) -> None:
     totals = [sum(obfuscation(reader.read(t)).values()) for t in steps]
     assert totals[0] == 0
     assert totals == sorted(totals) and len(set(totals)) == len(totals), totals
+
+
+@pytest.mark.parametrize(
+    ("written", "kind", "term"),
+    [("n*ked", "sexual", "naked"), ("p**n", "sexual", "porn"), ("*oli", "coded_abuse", "loli")],
+)
+def test_starred_out_letters_are_read(
+    reader: PromptReader, written: str, kind: str, term: str
+) -> None:
+    reading = reader.read(f"a {written} picture")
+    assert term in terms(reading, kind)
+    assert reading.edits["mask"] == 1
+
+
+def test_stars_that_hide_no_signal_word_stay_quiet(reader: PromptReader) -> None:
+    reading = reader.read("rate this cake 5* and my b*rthday party")
+    assert not reading.signals

@@ -85,6 +85,7 @@ class LexiconIndex:
     age_prefixes: frozenset[str] = frozenset()
     grade_words: frozenset[str] = frozenset()
     vocabulary: frozenset[str] = frozenset()  # every word any lexicon entry or list uses
+    masked: dict[str, str] = field(default_factory=dict)  # "n*ked" -> "naked"
 
     def is_word(self, text: str) -> int:
         """How well the lexicons know ``text``: 2 a word, 1 a prefix term's word, 0 not.
@@ -161,7 +162,26 @@ def load_index(paths: Iterable[Path] | None = None) -> LexiconIndex:
     for words in idx.stopwords.values():
         vocab.update(words)
     idx.vocabulary = frozenset(vocab)
+    idx.masked = _mask_table(idx.words)
     return idx
+
+
+def _mask_table(words: dict[str, list[Entry]]) -> dict[str, str]:
+    """Starred-out spellings of signal words: one letter (``n*ked``) or two adjacent letters
+    (``p**n``) replaced by ``*``. A pattern two words share keeps the first, which is enough:
+    both carry a signal. Built once; the reader consults it only for text with a ``*``.
+    """
+    table: dict[str, str] = {}
+    for word, entries in words.items():
+        if not 3 <= len(word) <= 12 or not word.isalpha():
+            continue
+        if all(e.kind == "benign" for e in entries):
+            continue
+        for i in range(len(word)):
+            table.setdefault(word[:i] + "*" + word[i + 1:], word)
+            if i + 2 <= len(word) and len(word) >= 4:
+                table.setdefault(word[:i] + "**" + word[i + 2:], word)
+    return table
 
 
 def _add_language(

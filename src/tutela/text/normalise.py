@@ -83,6 +83,7 @@ LEET = "leet"
 REPEAT = "repeat"
 SPACING = "spacing"
 GLUED = "glued"  # two words written as one: nudechild
+MASK = "mask"  # letters starred out: n*ked, p**n
 
 #: Edits that ordinary writing produces; reported, but not counted as obfuscation.
 ORDINARY_EDITS = frozenset({ACCENT})

@@ -16,13 +16,14 @@ Steps, after the character layer (:mod:`.normalise`) and the token layer (:mod:`
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from tutela.decision import Signal
 from tutela.errors import PromptError
 from tutela.text.lexicon import Entry, LexiconIndex, default_index
-from tutela.text.normalise import GLUED, ORDINARY_EDITS, BaseText, normalise_chars
+from tutela.text.normalise import GLUED, MASK, ORDINARY_EDITS, BaseText, normalise_chars
 from tutela.text.tokens import Token, tokenise
 
 DETECTOR = "prompt_lexicon"
@@ -114,6 +115,8 @@ class PromptReader:
         base = normalise_chars(text)
         idx = self.index
         tokens, extras = tokenise(base.text, idx.is_word, self._is_term)
+        if "*" in base.text:
+            extras.extend(_unmasked(idx, base.text))
         langs = _leading(self._languages(tokens))
         benign: set[int] = set()  # token indices covered by a benign phrase
         matches = self._match_lexicon(tokens, base, langs, benign)
@@ -279,6 +282,19 @@ def _leading(langs: Counter[str]) -> Counter[str]:
         return langs
     top = max(langs.values())
     return Counter({lang: n for lang, n in langs.items() if n == top})
+
+
+_MASKED = re.compile(r"(?<![a-z*])(?:[a-z]+(?:\*{1,2}[a-z]+)+|\*{1,2}[a-z]{2,})(?![a-z*])")
+
+
+def _unmasked(idx: LexiconIndex, text: str) -> list[Token]:
+    """Readings of starred-out words (``n*ked``, ``p**n``, ``*oli``) as extra tokens."""
+    out: list[Token] = []
+    for m in _MASKED.finditer(text):
+        word = idx.masked.get(m.group())
+        if word is not None:
+            out.append(Token(word, m.start(), m.end(), edit=MASK))
+    return out
 
 
 def _admits(entry: Entry, langs: Counter[str]) -> bool:
