@@ -42,6 +42,7 @@ from tutela.text.reader import PromptReader, PromptReading
 DETECTOR = "account_monitor"
 SM = Category.SEXUAL_MINORS.value
 _NEAR_IDENTICAL = 0.95
+_REUSE_LIMIT = 32  # reuse-index hits kept per look-up (best first)
 
 
 def validate_account_id(account: object) -> str:
@@ -79,6 +80,9 @@ class Screened:
     signals: list = field(default_factory=list)
     bank_hit: Hit | None = None
     reuse_hit: Hit | None = None
+    own_entry: bool | None = None
+    """Whether the reuse index already holds a near-identical entry of this account (None:
+    not known from the screening's look-up; :meth:`AccountMonitor._remember` asks the index)."""
 
 
 @dataclass(slots=True)
@@ -205,11 +209,18 @@ class AccountMonitor:
         self._refresh()
         with self._lock:
             bank = self._bank.near(fp, self.rules.prompt_bank.similarity)
-            reuse = [
-                h
-                for h in self._reuse.near(fp, self.rules.reuse.similarity)
-                if gate.account is None or h.owner != gate.account
-            ]
+            nearby = self._reuse.near(fp, self.rules.reuse.similarity, _REUSE_LIMIT)
+        reuse = [h for h in nearby if gate.account is None or h.owner != gate.account]
+        # The same look-up answers _remember's "already indexed for this account?" when it
+        # holds every entry at or above _NEAR_IDENTICAL (hits come best first, so it does
+        # unless it was cut at the limit above that score): one index search per check.
+        own_entry = None
+        if self.rules.reuse.similarity <= _NEAR_IDENTICAL and (
+            len(nearby) < _REUSE_LIMIT or nearby[-1].similarity < _NEAR_IDENTICAL
+        ):
+            own_entry = any(
+                h.owner == gate.account and h.similarity >= _NEAR_IDENTICAL for h in nearby
+            )
         bank_hit = bank[0] if bank else None
         reuse_hit = reuse[0] if reuse else None
         if bank_hit is not None:
@@ -236,7 +247,7 @@ class AccountMonitor:
                     },
                 )
             )
-        return Screened(reading, fp, signals, bank_hit, reuse_hit)
+        return Screened(reading, fp, signals, bank_hit, reuse_hit, own_entry)
 
     # --- after the policy ----------------------------------------------------------------
     def finish(self, gate: Gate, screened: Screened, judgement: Judgement) -> Outcome:
@@ -289,7 +300,12 @@ class AccountMonitor:
         if gate.account is not None:
             block_times: dict[str, list[datetime]] = {}
             if blocked_category is not None:
-                block_times = self.repo.block_times(gate.account, at - self._max_block_window)
+                # last_block_at is written with every blocked attempt: without it the account
+                # has no earlier block to count, and its first block costs no query
+                if state.last_block_at is not None:
+                    block_times = self.repo.block_times(
+                        gate.account, at - self._max_block_window
+                    )
                 block_times.setdefault(blocked_category, []).append(at)
             escalation = escalate(state, events, block_times, self.rules.escalation, at)
         verdict, reasons = self._enforce(gate, content, reasons, escalation)
@@ -365,7 +381,11 @@ class AccountMonitor:
             blocked_category == SM
             and fp is not None
             and screened.bank_hit is None
-            and not self._indexed_for(gate.account, fp)
+            and not (
+                screened.own_entry
+                if screened.own_entry is not None
+                else self._indexed_for(gate.account, fp)
+            )
         ):
             index_fp = fp
         if gate.account is None or gate.halted:
