@@ -90,7 +90,7 @@ def test_suspend_lift_and_verification_over_http(api: Api) -> None:
         headers=api.h("admin"),
     )
     assert r.status_code == 200 and r.json()["action"]["current"] == "suspend"
-    assert r.json()["report"] is True and "api key" in r.json()["actions"][0]["actor"]
+    assert r.json()["report"] is True and r.json()["actions"][0]["actor"].startswith("apikey:")
     check = api.client.post("/v1/prompts/check", json={"text": BENIGN, "account": "u3"},
                             headers=api.h("check"))  # fmt: skip
     assert check.json()["verdict"] == "block" and check.json()["account_action"] == "suspend"

@@ -51,7 +51,9 @@ class Guard:
         self.store = store or Store.open(settings.effective_database_url)
         self._decision_callbacks: list[DecisionCallback] = []
         self.accounts = AccountMonitor(
-            AccountRepository(self.store.engine, self.store.ensure_schema), policy, reader
+            AccountRepository(self.store.engine, self.store.ensure_schema, self.store.admin),
+            policy,
+            reader,
         )
         # every recorded decision becomes a leaf of the tamper-evident audit log (evidence/)
         from tutela.evidence.service import attach

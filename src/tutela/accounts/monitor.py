@@ -37,6 +37,7 @@ from tutela.accounts.tiers import GENERATION_FEATURES, AgeTier, Feature, meets
 from tutela.decision import AccountAction, Category, CheckKind, Decision, Signal, Verdict
 from tutela.errors import InputError
 from tutela.policy import Judgement, Policy, Thresholds
+from tutela.store.admin import AdminAction
 from tutela.text.reader import PromptReader, PromptReading
 
 DETECTOR = "account_monitor"
@@ -554,8 +555,14 @@ class AccountMonitor:
                 self._last_id = max(self._last_id, row.id)
 
     # --- administration ------------------------------------------------------------------
-    def record_verification(self, account: str, v: Verification, at: datetime) -> AccountState:
-        """Record an age-assurance result; a strong enough one lifts a ``step_up``."""
+    def record_verification(
+        self, account: str, v: Verification, at: datetime, *, actor: str | None = None
+    ) -> AccountState:
+        """Record an age-assurance result; a strong enough one lifts a ``step_up``.
+
+        ``actor`` (the operator or API key that recorded it) puts the recording in the audit
+        log: tier, method, provider, jurisdiction; not the age or the provider's reference.
+        """
         validate_account_id(account)
         _aware(at)
         _aware(v.verified_at)
@@ -581,7 +588,13 @@ class AccountMonitor:
             reason = f"step-up satisfied by {v.tier} verification ({v.method})"
             new = replace(new, action=AccountAction.NONE, action_until=None, action_reason=reason)
             change = ActionChange(AccountAction.NONE, None, reason, "verification")
-        self.repo.add_verification(new, v, at, change)
+        admin = None
+        if actor is not None:
+            details = {"tier": v.tier.value, "method": v.method, "provider": v.provider,
+                       "jurisdiction": v.jurisdiction, "verified_at": v.verified_at.isoformat(),
+                       "lifted_step_up": change is not None}  # fmt: skip
+            admin = AdminAction(actor, "account.verification", account, details)
+        self.repo.add_verification(new, v, at, change, admin)
         return new
 
     def set_action(
@@ -594,7 +607,8 @@ class AccountMonitor:
         report: bool = False,
         until: datetime | None = None,
     ) -> AccountState:
-        """An administrator's action: ``none`` lifts whatever is in force."""
+        """An administrator's action: ``none`` lifts whatever is in force. Written to the audit
+        log (action, reason, report flag, end) in the same transaction as the change."""
         validate_account_id(account)
         _aware(at)
         if not reason or not reason.strip():
@@ -610,7 +624,15 @@ class AccountMonitor:
             action_reason=reason.strip(),
             report=state.report or report,
         )
-        self.repo.record(new, at, change=ActionChange(action, until, reason.strip(), actor, report))
+        name = "account.lift" if action is AccountAction.NONE else f"account.{action.value}"
+        details = {"reason": reason.strip(), "report": report,
+                   "until": until.isoformat() if until else None}  # fmt: skip
+        self.repo.record(
+            new,
+            at,
+            change=ActionChange(action, until, reason.strip(), actor, report),
+            admin=AdminAction(actor, name, account, details),
+        )
         return new
 
     def describe(self, account: str, at: datetime) -> dict[str, object]:

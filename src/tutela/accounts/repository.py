@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from tutela.accounts.fingerprint import Fingerprint
 from tutela.accounts.state import AccountState, Attempt, Verification
@@ -28,6 +29,7 @@ from tutela.accounts.tables import (
 from tutela.accounts.tiers import AgeTier
 from tutela.decision import AccountAction
 from tutela.errors import StoreUnavailable
+from tutela.store.admin import AdminAction, AdminRecorder
 
 _acc = AccountRow.__table__
 _att = AttemptRow.__table__
@@ -101,11 +103,19 @@ def _upsert_statement(dialect: str):  # type: ignore[no-untyped-def]
 class AccountRepository:
     """Reads and writes account state. Every method is one short transaction."""
 
-    def __init__(self, engine: Engine, ensure_schema: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        ensure_schema: Callable[[], None] | None = None,
+        admin: AdminRecorder | None = None,
+    ) -> None:
         """``ensure_schema`` (the Store's) runs the migrations on first use where the store
-        migrates itself (the embedded SQLite default)."""
+        migrates itself (the embedded SQLite default). ``admin`` (the Store's) writes an
+        operator's change to the audit log inside the change's transaction; without it such
+        a change is refused, never made unrecorded."""
         self.engine = engine
         self._ensure_schema = ensure_schema
+        self._admin = admin or AdminRecorder()
         self._upsert = _upsert_statement(engine.dialect.name)
 
     # --- reads ---------------------------------------------------------------------------
@@ -230,11 +240,24 @@ class AccountRepository:
         kind: str = "prompt",
         change: ActionChange | None = None,
         blocked: Fingerprint | None = None,
+        admin: AdminAction | None = None,
     ) -> int | None:
         """Save the account's state with the attempt, the action change and (``blocked``) the
-        prompt's entry in the reuse index, in one transaction of its own."""
+        prompt's entry in the reuse index, in one transaction of its own (with ``admin``, the
+        operator's action that caused it, written to the audit log in that transaction)."""
         with self._errors(), self.engine.begin() as conn:
-            return self.write(conn, state, at, attempt, kind, change, blocked)
+            key = self.write(conn, state, at, attempt, kind, change, blocked)
+            self._record_admin(conn, admin)
+            return key
+
+    def _record_admin(self, conn: Connection, admin: AdminAction | None) -> None:
+        """Report an operator's action through the store's audit hook, on ``conn``'s
+        transaction (the log writes through an ORM session joined to it)."""
+        if admin is None:
+            return
+        with Session(bind=conn) as session:
+            self._admin.record(session, admin)
+            session.flush()
 
     def write(
         self,
@@ -275,8 +298,10 @@ class AccountRepository:
         return key
 
     def add_verification(self, state: AccountState, v: Verification, at: datetime,
-                         change: ActionChange | None = None) -> None:  # fmt: skip
-        """Record a provider's result and the account's new age tier (and lifted step-up)."""
+                         change: ActionChange | None = None,
+                         admin: AdminAction | None = None) -> None:  # fmt: skip
+        """Record a provider's result and the account's new age tier (and lifted step-up);
+        with ``admin``, who recorded it goes to the audit log in the same transaction."""
         with self._errors(), self.engine.begin() as conn:
             self._save_state(conn, state, at)
             conn.execute(
@@ -294,6 +319,7 @@ class AccountRepository:
             )
             if change is not None:
                 self._log_action(conn, state.id, at, change)
+            self._record_admin(conn, admin)
 
     def add_blocked_prompt(
         self, source: str, account_id: str | None, category: str, fp: Fingerprint, at: datetime

@@ -79,7 +79,7 @@ def post_verification(
         age_years=body.age_years, provider=body.provider, jurisdiction=body.jurisdiction,
         reference=body.reference, now=now,
     )  # fmt: skip
-    guard.accounts.record_verification(account, v, now)
+    guard.accounts.record_verification(account, v, now, actor=key.actor)
     return JSONResponse(guard.accounts.describe(account, now))
 
 
@@ -93,6 +93,5 @@ def post_action(
     guard = request.app.state.guard
     now = datetime.now(UTC)
     action = AccountAction.NONE if body.action == "lift" else AccountAction.SUSPEND
-    actor = f"api key {key.id} ({key.name})"
-    guard.accounts.set_action(account, action, body.reason, actor, now, report=body.report)
+    guard.accounts.set_action(account, action, body.reason, key.actor, now, report=body.report)
     return JSONResponse(guard.accounts.describe(account, now))

@@ -172,6 +172,7 @@ def create_bank(body: BankIn, request: Request, key: ApiKey = _ADMIN) -> JSONRes
         threshold=body.threshold,
         description=body.description,
         enabled=body.enabled,
+        actor=key.actor,
     )
     return JSONResponse(bank.to_dict(), status_code=201)
 
@@ -198,7 +199,11 @@ def patch_bank(
     repo = _repo(request)
     _bank(repo, name)
     bank = repo.update_bank(
-        name, enabled=body.enabled, threshold=body.threshold, description=body.description
+        name,
+        enabled=body.enabled,
+        threshold=body.threshold,
+        description=body.description,
+        actor=key.actor,
     )
     return JSONResponse(bank.to_dict())
 
@@ -218,6 +223,7 @@ def add_entries(
         name,
         [NewEntry(e.signal_str, e.ref, e.metadata, e.enabled) for e in body.entries],
         skip_duplicates=body.skip_duplicates,
+        actor=key.actor,
     )
     return JSONResponse({"bank": name, **result.to_dict(), "ids": result.added})
 
@@ -268,7 +274,7 @@ def patch_entry(
         entry = None
     if entry is None or entry.bank_id != bank.id:
         raise HTTPException(404, f"no entry {entry_id} in bank {name!r}")
-    return JSONResponse(repo.set_entry_enabled(entry_id, body.enabled).to_dict())
+    return JSONResponse(repo.set_entry_enabled(entry_id, body.enabled, actor=key.actor).to_dict())
 
 
 @router.post(
@@ -300,7 +306,7 @@ def import_list(
             f"list over {MAX_IMPORT_BYTES:,} bytes: use 'tutela banks import' next to the database",
         )
     entries = read_entries(data, ListFormat(format))
-    result = repo.add_entries(name, entries, skip_duplicates=skip_duplicates)
+    result = repo.add_entries(name, entries, skip_duplicates=skip_duplicates, actor=key.actor)
     return JSONResponse({"bank": name, "read": len(entries), **result.to_dict()})
 
 

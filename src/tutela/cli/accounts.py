@@ -12,12 +12,15 @@ from typing import Annotated
 
 import typer
 
+from tutela.cli.audit import cli_actor
 from tutela.cli.common import cli_errors, open_guard, print_json
 from tutela.errors import InputError
 
 app = typer.Typer(help="Inspect and act on accounts (state, age assurance).", no_args_is_help=True)
 
-_ACTOR = typer.Option("--actor", help="Who acts (kept in the action history).")
+_ACTOR = typer.Option(
+    "--actor", help="Who acts (kept in the action history and the audit log; cli:<user>)."
+)
 
 
 def _when(raw: str | None) -> datetime:
@@ -85,7 +88,7 @@ def verify(
             provider=provider, jurisdiction=jurisdiction, reference=reference,
         )  # fmt: skip
         now = datetime.now(UTC)
-        guard.accounts.record_verification(account, v, now)
+        guard.accounts.record_verification(account, v, now, actor=cli_actor())
         print_json(guard.accounts.describe(account, now))
 
 
@@ -94,7 +97,7 @@ def lift(
     ctx: typer.Context,
     account: Annotated[str, typer.Argument(help="Account id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (required).")],
-    actor: Annotated[str, _ACTOR] = "cli",
+    actor: Annotated[str | None, _ACTOR] = None,
 ) -> None:
     """Lift whatever action is in force (warn, cooldown, step_up, suspend).
 
@@ -112,7 +115,7 @@ def suspend(
     account: Annotated[str, typer.Argument(help="Account id.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (required).")],
     report: Annotated[bool, typer.Option("--report", help="Flag for the reporting queue.")] = False,
-    actor: Annotated[str, _ACTOR] = "cli",
+    actor: Annotated[str | None, _ACTOR] = None,
 ) -> None:
     """Suspend the account until lifted: every check is blocked before any detector runs.
 
@@ -124,10 +127,11 @@ def suspend(
     _act(ctx, account, AccountAction.SUSPEND, reason, actor, report=report)
 
 
-def _act(ctx: typer.Context, account: str, action, reason: str, actor: str,  # type: ignore[no-untyped-def]
-         report: bool) -> None:  # fmt: skip
+def _act(ctx: typer.Context, account: str, action, reason: str,  # type: ignore[no-untyped-def]
+         actor: str | None, report: bool) -> None:  # fmt: skip
     guard = open_guard(ctx)
     with cli_errors():
         now = datetime.now(UTC)
-        guard.accounts.set_action(account, action, reason, actor, now, report=report)
+        who = actor or cli_actor()
+        guard.accounts.set_action(account, action, reason, who, now, report=report)
         print_json(guard.accounts.describe(account, now))

@@ -24,6 +24,29 @@ def open_evidence(ctx: typer.Context):  # type: ignore[no-untyped-def]
         return Evidence.open(load_settings(ctx))
 
 
+def audited_store(ctx: typer.Context):  # type: ignore[no-untyped-def]
+    """The Store with the audit log connected, for commands that change keys or banks: each
+    change is written to the log in its own transaction (store/admin.py)."""
+    from tutela.cli.db import open_store
+
+    store = open_store(ctx)
+    from tutela.evidence.service import Evidence
+
+    with cli_errors():
+        Evidence.open(load_settings(ctx), store)
+    return store
+
+
+def cli_actor() -> str:
+    """Who acts from the command line, as the log records it: ``cli:<login name>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli:unknown"
+
+
 @app.command("verify")
 def verify(
     ctx: typer.Context,

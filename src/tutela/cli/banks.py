@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tutela.cli.audit import audited_store, cli_actor
 from tutela.cli.common import cli_errors, err_console, print_json
 from tutela.cli.db import open_store
 from tutela.errors import InputError
@@ -28,10 +29,12 @@ app = typer.Typer(
 _MAX_LIST_BYTES = 2_000_000_000  # a 10M-line list is ~1 GB; anything beyond is a mistake
 
 
-def _repo(ctx: typer.Context):  # type: ignore[no-untyped-def]
+def _repo(ctx: typer.Context, *, audited: bool = False):  # type: ignore[no-untyped-def]
+    """The bank repository; ``audited`` connects the audit log, for commands that change banks
+    (each change is logged with the acting ``cli:<user>``)."""
     from tutela.hashes.repository import BankRepository
 
-    return BankRepository(open_store(ctx))
+    return BankRepository(audited_store(ctx) if audited else open_store(ctx))
 
 
 def _metadata(text: str | None) -> dict[str, Any]:
@@ -116,11 +119,12 @@ def create(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create a bank. Example: tutela banks create partner-list --kind block"""
-    repo = _repo(ctx)
+    repo = _repo(ctx, audited=True)
     with cli_errors():
         bank = repo.create_bank(
-            name, kind, threshold=threshold, description=description, enabled=not disabled
-        )
+            name, kind, threshold=threshold, description=description, enabled=not disabled,
+            actor=cli_actor(),
+        )  # fmt: skip
     repo.store.close()
     if as_json:
         print_json(bank.to_dict())
@@ -143,7 +147,7 @@ def add(
     """
     from tutela.hashes.repository import NewEntry
 
-    repo = _repo(ctx)
+    repo = _repo(ctx, audited=True)
     with cli_errors():
         metadata = _metadata(meta)
         entries = []
@@ -151,7 +155,7 @@ def add(
             signal, source = _signal_of(item)
             extra = {"source_file": Path(source).name} if source != "hash" else {}
             entries.append(NewEntry(signal, ref, {**metadata, **extra}))
-        result = repo.add_entries(bank, entries)
+        result = repo.add_entries(bank, entries, actor=cli_actor())
     repo.store.close()
     if as_json:
         print_json({**result.to_dict(), "ids": result.added})
@@ -180,12 +184,14 @@ def import_list(
     """
     from tutela.hashes.exchange import ListFormat, read_entries
 
-    repo = _repo(ctx)
+    repo = _repo(ctx, audited=True)
     with cli_errors():
         list_format = ListFormat(fmt) if fmt else ListFormat.from_filename(str(file))
         data = _read_input(file)
         entries = read_entries(data, list_format)
-        result = repo.add_entries(bank, entries, skip_duplicates=not keep_duplicates)
+        result = repo.add_entries(
+            bank, entries, skip_duplicates=not keep_duplicates, actor=cli_actor()
+        )
     repo.store.close()
     print_json({"bank": bank, "read": len(entries), **result.to_dict()})
 
@@ -278,17 +284,17 @@ def enable(
 
 
 def _switch(ctx: typer.Context, bank: str | None, entries: list[int] | None, on: bool) -> None:
-    repo = _repo(ctx)
+    repo = _repo(ctx, audited=True)
     word = "on" if on else "off"
     with cli_errors():
         if bool(bank) == bool(entries):
             raise InputError("give either a bank name or --entry ID (not both)")
         if bank:
-            repo.update_bank(bank, enabled=on)
+            repo.update_bank(bank, enabled=on, actor=cli_actor())
             err_console.print(f"bank {bank} switched {word}")
         else:
             for entry_id in entries or []:
-                repo.set_entry_enabled(entry_id, on)
+                repo.set_entry_enabled(entry_id, on, actor=cli_actor())
             err_console.print(f"{len(entries or [])} entries switched {word}")
     repo.store.close()
 

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tutela.cli.audit import audited_store, cli_actor
 from tutela.cli.common import cli_errors, err_console, print_json
 from tutela.cli.db import open_store
 from tutela.store.keys import Scope
@@ -34,9 +35,9 @@ def create(
 
     Example: tutela keys create --scope check --name image-service
     """
-    store = open_store(ctx)
+    store = audited_store(ctx)
     with cli_errors():
-        record, secret = store.run(lambda: store.api_keys.create(scope, name))
+        record, secret = store.run(lambda: store.api_keys.create(scope, name, actor=cli_actor()))
     if as_json:
         print_json({**record.to_dict(), "key": secret})
     else:
@@ -80,9 +81,9 @@ def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (from 'tutela keys list').")],
 ) -> None:
     """Revoke a key. Running servers stop accepting it within a few seconds."""
-    store = open_store(ctx)
+    store = audited_store(ctx)
     with cli_errors():
-        done = store.run(lambda: store.api_keys.revoke(key_id))
+        done = store.run(lambda: store.api_keys.revoke(key_id, actor=cli_actor()))
     store.close()
     if not done:
         err_console.print(f"[red]error:[/red] no active key with id {key_id!r}")

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from tutela.cli.common import cli_errors, err_console, state
+from tutela.cli.common import cli_errors, err_console, load_settings, state
 from tutela.cli.db import open_store
 
 FIRST_KEY_NAME = "initial admin key"
@@ -51,7 +51,13 @@ def serve(
     store = open_store(ctx, upgrade=True)
     with cli_errors():
         if store.run(store.api_keys.count) == 0:
-            _, secret = store.run(lambda: store.api_keys.create("admin", FIRST_KEY_NAME))
+            from tutela.cli.audit import cli_actor
+            from tutela.evidence.service import Evidence
+
+            Evidence.open(load_settings(ctx), store)  # the key's creation is logged
+            _, secret = store.run(
+                lambda: store.api_keys.create("admin", FIRST_KEY_NAME, actor=cli_actor())
+            )
             typer.echo(f"First start: created an admin API key (shown only this once):\n{secret}")
         store.close()
         guard = Guard.open(config=st.config, **overrides)

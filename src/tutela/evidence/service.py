@@ -8,6 +8,7 @@ same checkpoint interval.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +17,10 @@ from sqlalchemy.orm import Session
 from tutela.config import Settings
 from tutela.decision import CheckKind, Decision
 from tutela.evidence.keyring import KeyWrapper, LocalKeyring
-from tutela.evidence.log import AuditLog
+from tutela.evidence.log import AuditLog, EntryKind
 from tutela.evidence.signing import KEY_FILE_NAME, CheckpointSigner
 from tutela.evidence.vault import EvidenceItem, EvidenceVault, HoldPolicy, preserved_category
+from tutela.store.admin import AdminAction, AdminHook
 from tutela.store.database import Store
 
 if TYPE_CHECKING:
@@ -59,7 +61,25 @@ class Evidence:
                 k.upper(): v for k, v in settings.evidence_hold_days_by_jurisdiction.items()
             },
         )
+        store.admin.connect(admin_hook(lambda: log))  # keys, banks, accounts: store/admin.py
         return cls(settings, store, log, EvidenceVault(store.sessions, log, keys, hold))
+
+
+def admin_hook(log: Callable[[], AuditLog]) -> AdminHook:
+    """The store's admin hook: one ``admin`` leaf per operator's action, written in the acting
+    repository's transaction. Same shape as :meth:`AuditLog.record_admin` (``action`` plus the
+    details); ``log`` is called per action so a Guard opens its log only when first needed."""
+
+    def record(session: Session, action: AdminAction) -> None:
+        log().append(
+            EntryKind.ADMIN,
+            {"action": action.action, **action.details},
+            subject=action.subject,
+            actor=action.actor,
+            session=session,
+        )
+
+    return record
 
 
 class DecisionRecorder:
@@ -137,4 +157,5 @@ def attach(guard: Guard) -> DecisionRecorder:
     """Register the audit-log hook on ``guard``; returns it (its ``evidence`` is the log)."""
     recorder = DecisionRecorder(guard)
     guard.on_decision(recorder)
+    guard.store.admin.connect(admin_hook(lambda: recorder.evidence.log))
     return recorder

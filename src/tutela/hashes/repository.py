@@ -29,6 +29,7 @@ from tutela.hashes.models import (
     utcnow,
 )
 from tutela.hashes.signal import normalise_pdq
+from tutela.store.admin import AdminAction
 from tutela.store.database import Store
 
 _BANK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
@@ -136,7 +137,9 @@ class BankRepository:
         threshold: int = DEFAULT_THRESHOLD,
         description: str = "",
         enabled: bool = True,
+        actor: str | None = None,
     ) -> Bank:
+        """A new bank; with ``actor`` (an operator) the creation is logged in its transaction."""
         name = check_bank_name(name)
         kind = check_kind(kind)
         threshold = check_threshold(threshold)
@@ -156,7 +159,15 @@ class BankRepository:
             )
             s.add(row)
             s.flush()
+            self._audit(s, actor, "bank.create", name,
+                        kind=str(kind), threshold=threshold, enabled=enabled)  # fmt: skip
             return Bank.from_row(row, 0)
+
+    def _audit(self, s: Session, actor: str | None, action: str, bank: str, **details: Any) -> None:
+        """Report an operator's change of a bank to the audit log (store/admin.py), inside the
+        change's own transaction; internal writers (``actor`` None) are not admin actions."""
+        if actor is not None:
+            self.store.admin.record(s, AdminAction(actor, action, f"bank:{bank}", details))
 
     def _bank_row(self, s: Session, name: str) -> HashBankRow:
         row = s.scalar(select(HashBankRow).where(HashBankRow.name == name))
@@ -200,7 +211,9 @@ class BankRepository:
         enabled: bool | None = None,
         threshold: int | None = None,
         description: str | None = None,
+        actor: str | None = None,
     ) -> Bank:
+        """Switch a bank on or off, change its threshold or description (logged with ``actor``)."""
         with self.store.transaction() as s:
             row = self._bank_row(s, name)
             if enabled is not None:
@@ -211,6 +224,14 @@ class BankRepository:
                 row.description = description
             row.updated_at = utcnow()
             s.flush()
+            changed = {
+                "enabled": enabled,
+                "threshold": threshold,
+                "description_changed": True if description is not None else None,
+            }
+            self._audit(
+                s, actor, "bank.update", name, **{k: v for k, v in changed.items() if v is not None}
+            )
             return Bank.from_row(row, self._count(s, row.id))
 
     # --- entries --------------------------------------------------------------------------
@@ -222,20 +243,31 @@ class BankRepository:
         ref: str | None = None,
         metadata: dict[str, Any] | None = None,
         allow_duplicate: bool = False,
+        actor: str | None = None,
     ) -> Entry | None:
         """Add one hash; returns the entry, or None when the bank already holds the hash."""
         result = self.add_entries(
-            bank, [NewEntry(signal, ref, metadata or {})], skip_duplicates=not allow_duplicate
+            bank,
+            [NewEntry(signal, ref, metadata or {})],
+            skip_duplicates=not allow_duplicate,
+            actor=actor,
         )
         return self.get_entry(result.added[0]) if result.added else None
 
     def add_entries(
-        self, bank: str, entries: Iterable[NewEntry], *, skip_duplicates: bool = True
+        self,
+        bank: str,
+        entries: Iterable[NewEntry],
+        *,
+        skip_duplicates: bool = True,
+        actor: str | None = None,
     ) -> AddResult:
         """Add many hashes in one transaction (all or nothing).
 
         With ``skip_duplicates`` a hash the bank already holds (or that appears twice in
         ``entries``) is added once; registries that record every generation pass False.
+        With ``actor`` one log entry records the import: counts and the new ids' range (a
+        million-line list is one leaf, not a million).
         """
         checked = [check_entry(e) for e in entries]
         added: list[int] = []
@@ -284,6 +316,16 @@ class BankRepository:
                     ],
                 ).all()
                 added.extend(int(i) for i in ids)
+            self._audit(
+                s,
+                actor,
+                "bank.add_entries",
+                bank,
+                added=len(added),
+                skipped=skipped,
+                first_id=min(added, default=None),
+                last_id=max(added, default=None),
+            )
         return AddResult(added, skipped)
 
     def get_entry(self, entry_id: int) -> Entry:
@@ -293,7 +335,9 @@ class BankRepository:
                 raise InputError(f"no hash entry with id {entry_id}")
             return Entry.from_row(row)
 
-    def set_entry_enabled(self, entry_id: int, enabled: bool) -> Entry:
+    def set_entry_enabled(
+        self, entry_id: int, enabled: bool, *, actor: str | None = None
+    ) -> Entry:
         """Switch one entry off (or on again). Entries are never deleted: history stays."""
         with self.store.transaction() as s:
             row = s.get(HashEntryRow, entry_id)
@@ -302,6 +346,11 @@ class BankRepository:
             row.enabled = bool(enabled)
             row.updated_at = utcnow()
             s.flush()
+            if actor is not None:
+                bank = s.get(HashBankRow, row.bank_id)
+                action = "bank.entry_enable" if enabled else "bank.entry_disable"
+                self._audit(s, actor, action, bank.name if bank else str(row.bank_id),
+                            entry=entry_id)  # fmt: skip
             return Entry.from_row(row)
 
     def entries(

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tutela.errors import StoreUnavailable
 from tutela.store import migrate
+from tutela.store.admin import AdminRecorder
 from tutela.store.db import make_engine, make_sessionmaker
 from tutela.store.decisions import DecisionRepository
 from tutela.store.group_commit import GroupCommitter, Work
@@ -70,7 +71,9 @@ class Store:
         )
         self._writer = GroupCommitter(self.transaction)
         self._decisions = DecisionRepository(self.sessions)
-        self._api_keys = ApiKeyRepository(self.sessions)
+        # operators' actions are reported here; the audit log connects itself (store/admin.py)
+        self.admin = AdminRecorder()
+        self._api_keys = ApiKeyRepository(self.sessions, self.admin)
 
     @classmethod
     def open(cls, url: str, *, auto_migrate: bool | None = None) -> Store:

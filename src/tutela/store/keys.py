@@ -21,6 +21,7 @@ from enum import StrEnum
 from sqlalchemy import DateTime, String, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from tutela.store.admin import AdminAction, AdminRecorder
 from tutela.store.db import Base
 
 KEY_PREFIX = "tut_"
@@ -66,6 +67,11 @@ class ApiKey:
     def active(self) -> bool:
         return self.revoked_at is None
 
+    @property
+    def actor(self) -> str:
+        """How the audit log names whoever acted with this key (never the secret)."""
+        return f"apikey:{self.id} ({self.name})"
+
     def to_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
@@ -94,11 +100,20 @@ def _record(row: ApiKeyRow) -> ApiKey:
 class ApiKeyRepository:
     """Create, verify, list and revoke API keys."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], admin: AdminRecorder | None = None
+    ) -> None:
         self._sessions = sessions
+        self._admin = admin or AdminRecorder()
 
-    def create(self, scope: Scope | str, name: str = "") -> tuple[ApiKey, str]:
-        """A new key: its record and the secret, which is shown once and never stored."""
+    def create(
+        self, scope: Scope | str, name: str = "", *, actor: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key: its record and the secret, which is shown once and never stored.
+
+        With ``actor`` (an operator, not a test fixture) the creation is written to the audit
+        log in the same transaction: the key's id, name and scope, never the secret or hash.
+        """
         scope = Scope(scope)
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         row = ApiKeyRow(
@@ -114,6 +129,16 @@ class ApiKeyRepository:
             session.add(row)
             session.flush()
             record = _record(row)
+            if actor is not None:
+                self._admin.record(
+                    session,
+                    AdminAction(
+                        actor,
+                        "api_key.create",
+                        record.id,
+                        {"name": record.name, "scope": str(record.scope)},
+                    ),
+                )
         return record, secret
 
     def verify(self, secret: str) -> ApiKey | None:
@@ -139,15 +164,21 @@ class ApiKeyRepository:
         with self._sessions() as session:
             return [_record(r) for r in session.scalars(stmt)]
 
-    def revoke(self, key_id: str) -> bool:
-        """Revoke ``key_id``; False when no active key has that id."""
+    def revoke(self, key_id: str, *, actor: str | None = None) -> bool:
+        """Revoke ``key_id``; False when no active key has that id.
+
+        With ``actor`` a successful revocation is logged in the same transaction.
+        """
         with self._sessions.begin() as session:
             result = session.execute(
                 update(ApiKeyRow)
                 .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            done = bool(result.rowcount)  # type: ignore[attr-defined]
+            if done and actor is not None:
+                self._admin.record(session, AdminAction(actor, "api_key.revoke", key_id))
+            return done
 
     def count(self) -> int:
         """How many keys exist, revoked ones included (zero means a first start)."""
