@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,24 @@ def test_serve_first_start_key_is_logged(tmp_path: Path) -> None:
     assert entries[0]["actor"] == CLI_ACTOR
     assert secret not in json.dumps(entries)
     assert verified(data)
+
+
+def test_an_action_whose_log_entry_cannot_be_written_does_not_happen(tmp_path: Path) -> None:
+    """The leaf is written in the action's transaction: an unusable audit signing key (the
+    log cannot open) leaves no key, bank or account change behind, on either path."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "audit-signing-key.pem").write_text("not a key\n")
+    code, out, err = run(data, "keys", "create", "--scope", "admin", "--name", "k")
+    assert code != 0 and "audit signing key" in err and not out
+    guard = Guard.open(data_dir=data)
+    assert guard.store.api_keys.count() == 0
+    # over HTTP the Guard opens its log lazily, inside the action's transaction
+    key, secret = guard.store.api_keys.create("admin", "ops")  # a fixture, not an operator
+    with TestClient(create_app(guard), raise_server_exceptions=False) as client:
+        h = {"Authorization": f"Bearer {secret}"}
+        assert client.post("/v1/banks", json={"name": "te"}, headers=h).status_code >= 500
+        body = {"action": "suspend", "reason": "abuse"}
+        assert client.post("/v1/accounts/u1/actions", json=body, headers=h).status_code >= 500
+        assert client.get("/v1/banks", headers=h).json()["banks"] == []
+    assert guard.accounts.describe("u1", datetime.now(UTC))["action"]["current"] == "none"
