@@ -286,7 +286,7 @@ def test_an_action_whose_log_entry_cannot_be_written_does_not_happen(tmp_path: P
     guard = Guard.open(data_dir=data)
     assert guard.store.api_keys.count() == 0
     # over HTTP the Guard opens its log lazily, inside the action's transaction
-    key, secret = guard.store.api_keys.create("admin", "ops")  # a fixture, not an operator
+    _, secret = guard.store.api_keys.create("admin", "ops")  # a fixture, not an operator
     with TestClient(create_app(guard), raise_server_exceptions=False) as client:
         h = {"Authorization": f"Bearer {secret}"}
         assert client.post("/v1/banks", json={"name": "te"}, headers=h).status_code >= 500
