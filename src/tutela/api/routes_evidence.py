@@ -51,7 +51,7 @@ def _evidence(request: Request) -> Evidence:
 
 
 def _actor(key: ApiKey) -> str:
-    return f"apikey:{key.id} ({key.name})"
+    return key.actor  # one spelling for every admin endpoint (store/keys.py)
 
 
 @contextmanager
