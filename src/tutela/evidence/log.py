@@ -220,7 +220,7 @@ class AuditLog:
         # request path, and the ORM's unit of work (add + flush) cost ~3x as much for a row
         # nobody reads back through the identity map.
         s.connection().execute(
-            _ENTRIES.insert(),
+            _INSERT_ENTRY,
             {
                 "seq": seq,
                 "kind": kind,
@@ -544,7 +544,7 @@ class AuditLog:
         return result
 
 
-_ENTRIES = AuditEntryRow.__table__
+_INSERT_ENTRY = AuditEntryRow.__table__.insert()  # built once: its compiled form is cached
 _MAX_SEQ = select(func.max(AuditEntryRow.seq))
 _NEXT_SEQ_KEY = "tutela.audit_log.next_seq"
 

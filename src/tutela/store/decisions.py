@@ -53,6 +53,7 @@ class DecisionRow(Base):
 
 
 _DECISIONS = DecisionRow.__table__
+_DECISIONS_INSERT = _DECISIONS.insert()  # built once: its compiled form is cached with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +162,10 @@ class DecisionRepository:
         The caller owns the transaction, so other writes (an evidence-log entry, account
         state) can commit atomically with the decision.
         """
-        # A Core insert on the table: the ORM's bulk path costs ~40% more per decision and
-        # gives nothing here (no identity map needed for a row nobody reads back).
-        session.execute(_DECISIONS.insert(), [row])
+        # A Core insert on the session's connection: the ORM's bulk path costs ~40% more per
+        # decision and gives nothing here (no identity map needed for a row nobody reads
+        # back), and going through Session.execute adds the ORM's statement dispatch.
+        session.connection().execute(_DECISIONS_INSERT, row)
 
     def record(
         self, decision: Decision, *, prompt: str | None = None, allowed_prompt_days: int = 0
