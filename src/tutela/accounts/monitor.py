@@ -70,6 +70,9 @@ class Gate:
     band: str | None
     halted: bool = False
     refusals: list[str] = field(default_factory=list)
+    recent: list[Attempt] | None = None
+    """The attempts of the probing window, read with the state when the account was blocked
+    within it (None: not read; :meth:`AccountMonitor.finish` reads them if it needs them)."""
 
 
 @dataclass(slots=True)
@@ -164,12 +167,13 @@ class AccountMonitor:
         if account is None:
             return Gate(None, AccountState(id=""), at, feature, self.policy, 0.0, None)
         validate_account_id(account)
-        state = self.repo.load(account)
+        state, recent = self.repo.load_with_recent(account, at, self._probe_window)
         risk = state.risk_at_time(at, self.rules.risk.half_life_hours)
         band = self.rules.risk.band(risk)
         gate = Gate(
             account, state, at, feature, self._policy_for(band), risk, band.name if band else None
         )
+        gate.recent = recent
         action = state.action_in_force(at)
         generation = feature in GENERATION_FEATURES
         if action is AccountAction.SUSPEND:
@@ -275,7 +279,9 @@ class AccountMonitor:
         recent: list[Attempt] = []
         if gate.account is not None and screened.reading is not None:
             if state.recently_blocked(at, self._probe_window):
-                recent = self.repo.recent_attempts(gate.account, at - self._probe_window)
+                recent = gate.recent
+                if recent is None:
+                    recent = self.repo.recent_attempts(gate.account, at - self._probe_window)
             probe = find_probe(
                 screened.fingerprint,
                 self._concern(content, blocked_category, categories, gate.policy),
