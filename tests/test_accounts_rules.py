@@ -88,6 +88,24 @@ def test_lsh_index_finds_what_the_linear_oracle_finds() -> None:
         total += len(want)
     assert total > 0 and misses / total < 0.1
     assert len(lsh) == len(linear) == 300
+    for t in texts[:40]:  # "has this owner a near-identical entry?": exactly the oracle's answer
+        q = fingerprint(t)
+        for owner in ("acct-0", "acct-3", "nobody"):
+            assert lsh.has_near(q, owner, 0.95) == linear.has_near(q, owner, 0.95)
+
+
+def test_own_entry_found_behind_many_identical_entries_of_others() -> None:
+    """A popular blocked prompt: more identical entries of other accounts than a near()
+    search returns must not hide the account's own (it would be indexed again each time)."""
+    fp = fingerprint("a short blocked filter test string")
+    for index in (LshIndex(), LinearIndex()):
+        for i in range(40):
+            index.add(i, fp, f"other-{i}")
+        index.add(40, fp, "me")
+        assert len(index.near(fp, 0.95)) == 32  # a search is cut at the best 32 of 41
+        assert index.has_near(fp, "me", 0.95)
+        assert not index.has_near(fp, "someone-else", 0.95)
+        assert not index.has_near(fingerprint("an unrelated watercolour of a harbour"), "me", 0.95)
 
 
 # --- probing ---------------------------------------------------------------------------

@@ -113,6 +113,8 @@ class FingerprintIndex(Protocol):
 
     def near(self, fp: Fingerprint, threshold: float, limit: int = 32) -> list[Hit]: ...
 
+    def has_near(self, fp: Fingerprint, owner: str | None, threshold: float) -> bool: ...
+
     def __len__(self) -> int: ...
 
 
@@ -133,6 +135,13 @@ class LinearIndex:
             if s >= threshold:
                 hits.append(Hit(key, s, owner))
         return sorted(hits, key=lambda h: -h.similarity)[:limit]
+
+    def has_near(self, fp: Fingerprint, owner: str | None, threshold: float) -> bool:
+        """Whether an entry of ``owner`` is at least ``threshold`` similar."""
+        return any(
+            o == owner and similarity(fp, other, self._min) >= threshold
+            for other, o in self._entries.values()
+        )
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -159,6 +168,7 @@ class LshIndex:
         self._matrix = np.zeros((64, NUM_PERM), dtype=np.uint32)
         self._sizes = np.zeros(64, dtype=np.float64)
         self._by_digest: dict[str, list[int]] = {}
+        self._by_owner: dict[str | None, list[int]] = {}
         self._min = min_containment_shingles
 
     @staticmethod
@@ -177,6 +187,7 @@ class LshIndex:
         self._row[key] = n
         self._keys.append(key)
         self._owners.append(owner)
+        self._by_owner.setdefault(owner, []).append(n)
         for table, band in zip(self._bands, self._band_keys(fp), strict=True):
             table.setdefault(band, []).append(n)
         if fp.digest:
@@ -195,14 +206,7 @@ class LshIndex:
         if not found:
             return []
         rows = np.fromiter(found, dtype=np.int64, count=len(found))
-        # the same arithmetic as similarity(), over all candidates at once
-        j = np.count_nonzero(self._matrix[rows] == fp.hashvalues, axis=1) / NUM_PERM
-        sizes = self._sizes[rows]
-        small = np.minimum(sizes, fp.size)
-        inter = j * (sizes + fp.size) / (1.0 + j)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            contained = np.where((small >= self._min) & (j > 0), np.minimum(1.0, inter / small), 0)
-        score = np.maximum(j, contained)
+        score = self._scores(rows, fp)
         for k in exact:
             score[rows == self._row[k]] = 1.0
         above = np.flatnonzero(score >= threshold)
@@ -211,6 +215,28 @@ class LshIndex:
         hits = [Hit(self._keys[int(rows[i])], float(score[i]), self._owners[int(rows[i])])
                 for i in above]  # fmt: skip
         return sorted(hits, key=lambda h: -h.similarity)
+
+    def has_near(self, fp: Fingerprint, owner: str | None, threshold: float) -> bool:
+        """Whether an entry of ``owner`` is at least ``threshold`` similar: scores that
+        owner's entries directly (an account has few), without the LSH candidates, so it
+        is exact and costs nothing for an owner with no entry."""
+        mine = self._by_owner.get(owner)
+        if not mine:
+            return False
+        exact = self._by_digest.get(fp.digest, ()) if fp.digest else ()
+        if any(self._owners[self._row[k]] == owner for k in exact):
+            return True
+        return bool(np.any(self._scores(np.asarray(mine, dtype=np.int64), fp) >= threshold))
+
+    def _scores(self, rows: np.ndarray, fp: Fingerprint) -> np.ndarray:
+        """:func:`similarity` of ``fp`` with the entries at ``rows``, all at once."""
+        j = np.count_nonzero(self._matrix[rows] == fp.hashvalues, axis=1) / NUM_PERM
+        sizes = self._sizes[rows]
+        small = np.minimum(sizes, fp.size)
+        inter = j * (sizes + fp.size) / (1.0 + j)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            contained = np.where((small >= self._min) & (j > 0), np.minimum(1.0, inter / small), 0)
+        return np.maximum(j, contained)
 
     def __len__(self) -> int:
         return len(self._keys)

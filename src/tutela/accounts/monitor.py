@@ -43,7 +43,6 @@ from tutela.text.reader import PromptReader, PromptReading
 DETECTOR = "account_monitor"
 SM = Category.SEXUAL_MINORS.value
 _NEAR_IDENTICAL = 0.95
-_REUSE_LIMIT = 32  # reuse-index hits kept per look-up (best first)
 
 
 def validate_account_id(account: object) -> str:
@@ -84,9 +83,6 @@ class Screened:
     signals: list = field(default_factory=list)
     bank_hit: Hit | None = None
     reuse_hit: Hit | None = None
-    own_entry: bool | None = None
-    """Whether the reuse index already holds a near-identical entry of this account (None:
-    not known from the screening's look-up; :meth:`AccountMonitor._remember` asks the index)."""
 
 
 @dataclass(slots=True)
@@ -214,18 +210,8 @@ class AccountMonitor:
         self._refresh()
         with self._lock:
             bank = self._bank.near(fp, self.rules.prompt_bank.similarity)
-            nearby = self._reuse.near(fp, self.rules.reuse.similarity, _REUSE_LIMIT)
+            nearby = self._reuse.near(fp, self.rules.reuse.similarity)
         reuse = [h for h in nearby if gate.account is None or h.owner != gate.account]
-        # The same look-up answers _remember's "already indexed for this account?" when it
-        # holds every entry at or above _NEAR_IDENTICAL (hits come best first, so it does
-        # unless it was cut at the limit above that score): one index search per check.
-        own_entry = None
-        if self.rules.reuse.similarity <= _NEAR_IDENTICAL and (
-            len(nearby) < _REUSE_LIMIT or nearby[-1].similarity < _NEAR_IDENTICAL
-        ):
-            own_entry = any(
-                h.owner == gate.account and h.similarity >= _NEAR_IDENTICAL for h in nearby
-            )
         bank_hit = bank[0] if bank else None
         reuse_hit = reuse[0] if reuse else None
         if bank_hit is not None:
@@ -252,7 +238,7 @@ class AccountMonitor:
                     },
                 )
             )
-        return Screened(reading, fp, signals, bank_hit, reuse_hit, own_entry)
+        return Screened(reading, fp, signals, bank_hit, reuse_hit)
 
     # --- after the policy ----------------------------------------------------------------
     def finish(self, gate: Gate, screened: Screened, judgement: Judgement) -> Outcome:
@@ -388,11 +374,7 @@ class AccountMonitor:
             blocked_category == SM
             and fp is not None
             and screened.bank_hit is None
-            and not (
-                screened.own_entry
-                if screened.own_entry is not None
-                else self._indexed_for(gate.account, fp)
-            )
+            and not self._indexed_for(gate.account, fp)
         ):
             index_fp = fp
         if gate.account is None or gate.halted:
@@ -509,9 +491,14 @@ class AccountMonitor:
 
     # --- the indexes ---------------------------------------------------------------------
     def _indexed_for(self, account: str | None, fp: Fingerprint) -> bool:
-        """The same account repeating itself adds nothing to the shared reuse index."""
+        """The same account repeating itself adds nothing to the shared reuse index.
+
+        Asks about this account's entries only: a near() search is cut at its best 32 hits,
+        and with more near-identical entries of other accounts than that (a popular blocked
+        prompt) the account's own would be missed and the same prompt indexed again and again.
+        """
         with self._lock:
-            return any(h.owner == account for h in self._reuse.near(fp, _NEAR_IDENTICAL))
+            return self._reuse.has_near(fp, account, _NEAR_IDENTICAL)
 
     def index_changed(self) -> None:
         """A blocked prompt was written: the next look-up reloads the index from the store
