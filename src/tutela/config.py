@@ -121,7 +121,6 @@ class Settings(BaseSettings):
         default_factory=list, description="EEA country codes for statements; empty = all EEA"
     )
 
-
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
