@@ -236,23 +236,11 @@ class NcmecSubmitIn(BaseModel):
 def ncmec_submit(
     request: Request, decision_id: DecisionId, body: NcmecSubmitIn, key: ApiKey = _ADMIN
 ) -> JSONResponse:
-    from tutela.evidence.ncmec_client import NcmecClient, send_report
-
     ev = _evidence(request)
     with _errors():
-        client = NcmecClient.from_settings(ev.settings)
-        try:
-            result = send_report(
-                client,
-                ev.log,
-                ev.vault,
-                decision_id,
-                ev.settings,
-                actor=_actor(key),
-                classification=body.classification,
-            )
-        finally:
-            client.close()
+        result = ev.report_to_ncmec(
+            decision_id, actor=_actor(key), classification=body.classification
+        )
     return JSONResponse(result)
 
 

@@ -116,24 +116,11 @@ def ncmec_submit(
     ip: IpOpt = None,
 ) -> None:
     """Report a decision and its evidence to NCMEC (submit, upload, fileinfo, finish)."""
-    from tutela.evidence.ncmec_client import NcmecClient, send_report
-
     ev = open_evidence(ctx)
     with cli_errors():
-        client = NcmecClient.from_settings(ev.settings)
-        try:
-            result = send_report(
-                client,
-                ev.log,
-                ev.vault,
-                decision_id,
-                ev.settings,
-                actor=actor,
-                classification=classification,
-                ip_events=_ip_events(ip),
-            )
-        finally:
-            client.close()
+        result = ev.report_to_ncmec(
+            decision_id, actor=actor, classification=classification, ip_events=_ip_events(ip)
+        )
     print_json(result)
 
 

@@ -8,7 +8,7 @@ same checkpoint interval.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from tutela.store.admin import AdminAction, AdminHook
 from tutela.store.database import Store
 
 if TYPE_CHECKING:
+    from tutela.evidence.ncmec import IpEvent
     from tutela.guard import Guard
 
 
@@ -63,6 +64,30 @@ class Evidence:
         )
         store.admin.connect(admin_hook(lambda: log))  # keys, banks, accounts: store/admin.py
         return cls(settings, store, log, EvidenceVault(store.sessions, log, keys, hold))
+
+    def report_to_ncmec(
+        self,
+        decision_id: str,
+        *,
+        actor: str,
+        classification: str | None = None,
+        ip_events: Iterable[IpEvent] = (),
+    ) -> dict[str, Any]:
+        """Report one decision to NCMEC end to end with a client closed afterwards.
+
+        The one place the command line and the API go through, so both open, use and close
+        the CyberTipline client the same way (it refuses to run unless configured).
+        """
+        from tutela.evidence.ncmec_client import NcmecClient, send_report
+
+        client = NcmecClient.from_settings(self.settings)
+        try:
+            return send_report(
+                client, self.log, self.vault, decision_id, self.settings,
+                actor=actor, classification=classification, ip_events=ip_events,
+            )  # fmt: skip
+        finally:
+            client.close()
 
 
 def admin_hook(log: Callable[[], AuditLog]) -> AdminHook:
