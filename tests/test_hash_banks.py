@@ -6,9 +6,6 @@ drawn by code) standing in for shared lists, as DESIGN.md's test-data rules requ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from imagesamples import drawn, sample
 from PIL import Image, ImageEnhance
@@ -22,18 +19,6 @@ from tutela.hashes.registry import OutputRegistry
 from tutela.hashes.repository import BankRepository, NewEntry
 from tutela.image.pdq import hash_image
 from tutela.store.database import Store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'data' / 'tutela.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    s = Store.open(url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -270,18 +270,6 @@ def test_http_trace_holds_the_account_back_from_the_check_scope(svc: Service) ->
 
 
 # --- both databases -----------------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'data' / 'tutela.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    s = Store.open(url)
-    s.upgrade()
-    yield s
-    s.close()
-
-
 def test_records_and_lookups_on_each_database(store: Store, tmp_path: Path) -> None:
     settings = Settings.load(data_dir=tmp_path / "settings")
     prov = build_provenance(settings, store)

@@ -7,7 +7,6 @@ the one code path really is one code path.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,21 +24,6 @@ from tutela.store.keys import ApiKeyRow, Scope
 
 BLOCKED = "naked child"  # a short filter test string the default policy blocks
 ALLOWED = "a watercolour of a lighthouse at dawn"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'data' / 'tutela.db'}"
-    return request.getfixturevalue("pg_url")
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = Store.open(db_url)
-    s.upgrade()
-    yield s
-    s.close()
 
 
 def _decision(account: str, at: datetime, verdict: Verdict = Verdict.ALLOW) -> Decision:

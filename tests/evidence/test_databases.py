@@ -22,18 +22,14 @@ from tutela.evidence.service import Evidence
 from tutela.store.database import Store
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ev(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Evidence]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'data' / 'tutela.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    store = Store.open(url)
+@pytest.fixture
+def ev(db_url: str, tmp_path: Path) -> Iterator[Evidence]:
+    store = Store.open(db_url)
     store.upgrade()
     settings = Settings.load(
         None,
         data_dir=tmp_path / "data",
-        database_url=url,
+        database_url=db_url,
         audit_checkpoint_every=10,
         evidence_key=base64.b64encode(os.urandom(32)).decode(),
     )
