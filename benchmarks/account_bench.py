@@ -133,8 +133,10 @@ def _run(guard: Guard, texts: list[str], accounts: list[str], start: datetime) -
                 outcome.write(conn)
                 w1, wc1 = time.perf_counter_ns(), time.thread_time_ns()
                 conn.commit()
-                w2 = time.perf_counter_ns()
-            w_ns, w_cpu = w1 - w0, wc1 - wc0
+                w2, wc2 = time.perf_counter_ns(), time.thread_time_ns()
+                outcome.write.committed()  # as the Guard does once the decision committed
+                w3, wc3 = time.perf_counter_ns(), time.thread_time_ns()
+            w_ns, w_cpu = (w1 - w0) + (w3 - w2), (wc1 - wc0) + (wc3 - wc2)
             commit_ns.append(w2 - w1)
         monitor_ns.append((t1 - t0) + (t3 - t2) + (t5 - t4) + w_ns)
         monitor_cpu_ns.append((c1 - c0) + (c3 - c2) + (c5 - c4) + w_cpu)

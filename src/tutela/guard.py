@@ -126,6 +126,9 @@ class Guard:
                 callback(decision, session)
 
         self.store.write(write)  # group commit: returns once committed
+        committed = getattr(account_write, "committed", None)
+        if committed is not None:  # the monitor's in-memory index takes what was committed
+            committed()
 
     def read_prompt(self, text: str) -> PromptReading:
         """The prompt's signals without a decision (for evaluation and debugging)."""

@@ -115,16 +115,25 @@ class AccountWrite:
     kind: str = "prompt"
     change: ActionChange | None = None
     blocked: Fingerprint | None = None
+    indexed: int | None = None
+    """The reuse-index entry's id written by the last run (None: none written)."""
 
     def __call__(self, conn: Connection) -> None:
         repo = self.monitor.repo
         if self.state is not None:
-            repo.write(conn, self.state, self.at, self.attempt, self.kind, self.change,
-                       self.blocked)  # fmt: skip
+            self.indexed = repo.write(conn, self.state, self.at, self.attempt, self.kind,
+                                      self.change, self.blocked)  # fmt: skip
         elif self.blocked is not None:
-            repo.insert_blocked(conn, "prompt", None, SM, self.blocked, self.at)
-        if self.blocked is not None:
-            self.monitor.index_changed()
+            self.indexed = repo.insert_blocked(conn, "prompt", None, SM, self.blocked, self.at)
+
+    def committed(self) -> None:
+        """The transaction that ran this write has committed: the blocked prompt joins this
+        worker's reuse index at once, without re-reading the store on the next check (other
+        workers' entries still arrive with the periodic refresh). Called only after the
+        commit, so a rolled-back check leaves nothing behind in memory either."""
+        if self.indexed is not None and self.blocked is not None:
+            owner = self.state.id if self.state is not None else None
+            self.monitor.index_committed(self.indexed, self.blocked, owner)
 
 
 class AccountMonitor:
@@ -475,6 +484,7 @@ class AccountMonitor:
         if outcome.write is not None:
             with self.repo.engine.begin() as conn:
                 outcome.write(conn)
+            outcome.write.committed()
 
     def halted(self, gate: Gate, kind: CheckKind) -> Decision:
         """The decision for a suspended account: blocked, no detector has run."""
@@ -501,9 +511,15 @@ class AccountMonitor:
             return self._reuse.has_near(fp, account, _NEAR_IDENTICAL)
 
     def index_changed(self) -> None:
-        """A blocked prompt was written: the next look-up reloads the index from the store
-        (only committed entries, so a rolled-back check leaves nothing behind)."""
+        """Blocked prompts were written that this worker does not know the ids of: the next
+        look-up reloads the index from the store (only committed entries)."""
         self._dirty = True
+
+    def index_committed(self, key: int, fp: Fingerprint, owner: str | None) -> None:
+        """A committed reuse-index entry of this worker's own checks (see
+        :meth:`AccountWrite.committed`); a later refresh that reads it again skips it."""
+        with self._lock:
+            self._reuse.add(key, fp, owner)
 
     def learn_output_block(
         self, prompt: str, account: str | None, at: datetime, category: str = SM
