@@ -161,14 +161,16 @@ class LshIndex:
     in Python, ten times slower on the check's hot path). Exact digests are looked up too."""
 
     def __init__(self, min_containment_shingles: int = 12) -> None:
+        # A row of the matrix is one distinct fingerprint; the entries of identical texts
+        # (the same digest: a popular blocked prompt pasted by many accounts) share it, so a
+        # query proposes and scores each distinct text once, not once per account.
         self._bands: list[dict[int, list[int]]] = [{} for _ in range(_LSH_BANDS[0])]
-        self._row: dict[int, int] = {}
-        self._keys: list[int] = []
-        self._owners: list[str | None] = []
         self._matrix = np.zeros((64, NUM_PERM), dtype=np.uint32)
         self._sizes = np.zeros(64, dtype=np.float64)
-        self._by_digest: dict[str, list[int]] = {}
-        self._by_owner: dict[str | None, list[int]] = {}
+        self._entries: list[list[tuple[int, str | None]]] = []  # per row: (key, owner)
+        self._row_of_digest: dict[str, int] = {}
+        self._by_owner: dict[str | None, list[int]] = {}  # owner -> rows of its entries
+        self._known: set[int] = set()
         self._min = min_containment_shingles
 
     @staticmethod
@@ -176,29 +178,35 @@ class LshIndex:
         return np.ascontiguousarray(fp.hashvalues, dtype=np.uint32).view(np.uint64).tolist()
 
     def add(self, key: int, fp: Fingerprint, owner: str | None) -> None:
-        if key in self._row:
+        if key in self._known:
             return
-        n = len(self._keys)
+        self._known.add(key)
+        row = self._row_of_digest.get(fp.digest) if fp.digest else None
+        if row is None:
+            row = self._add_row(fp)
+        self._entries[row].append((key, owner))
+        self._by_owner.setdefault(owner, []).append(row)
+
+    def _add_row(self, fp: Fingerprint) -> int:
+        n = len(self._entries)
         if n == len(self._matrix):  # grow by doubling: amortised O(1) inserts
             self._matrix = np.concatenate([self._matrix, np.zeros_like(self._matrix)])
             self._sizes = np.concatenate([self._sizes, np.zeros_like(self._sizes)])
         self._matrix[n] = fp.hashvalues
         self._sizes[n] = fp.size
-        self._row[key] = n
-        self._keys.append(key)
-        self._owners.append(owner)
-        self._by_owner.setdefault(owner, []).append(n)
+        self._entries.append([])
         for table, band in zip(self._bands, self._band_keys(fp), strict=True):
             table.setdefault(band, []).append(n)
         if fp.digest:
-            self._by_digest.setdefault(fp.digest, []).append(key)
+            self._row_of_digest[fp.digest] = n
+        return n
 
     def near(self, fp: Fingerprint, threshold: float, limit: int = 32) -> list[Hit]:
         """Entries at least ``threshold`` similar, best first (at most ``limit``)."""
-        if not self._keys:
+        if not self._entries:
             return []
-        exact = self._by_digest.get(fp.digest, ())
-        found: set[int] = {self._row[k] for k in exact}
+        exact = self._row_of_digest.get(fp.digest) if fp.digest else None
+        found: set[int] = set() if exact is None else {exact}
         for table, band in zip(self._bands, self._band_keys(fp), strict=True):
             hit = table.get(band)
             if hit:
@@ -207,14 +215,19 @@ class LshIndex:
             return []
         rows = np.fromiter(found, dtype=np.int64, count=len(found))
         score = self._scores(rows, fp)
-        for k in exact:
-            score[rows == self._row[k]] = 1.0
+        if exact is not None:
+            score[rows == exact] = 1.0
         above = np.flatnonzero(score >= threshold)
-        if len(above) > limit:  # only the best matter; a popular pattern can match thousands
+        if len(above) > limit:  # every row holds an entry: the best `limit` rows suffice
             above = above[np.argpartition(-score[above], limit - 1)[:limit]]
-        hits = [Hit(self._keys[int(rows[i])], float(score[i]), self._owners[int(rows[i])])
-                for i in above]  # fmt: skip
-        return sorted(hits, key=lambda h: -h.similarity)
+        hits: list[Hit] = []
+        for i in sorted(above.tolist(), key=lambda i: -score[i]):
+            s = float(score[i])
+            for key, owner in self._entries[int(rows[i])]:
+                hits.append(Hit(key, s, owner))
+                if len(hits) == limit:
+                    return hits
+        return hits
 
     def has_near(self, fp: Fingerprint, owner: str | None, threshold: float) -> bool:
         """Whether an entry of ``owner`` is at least ``threshold`` similar: scores that
@@ -223,8 +236,8 @@ class LshIndex:
         mine = self._by_owner.get(owner)
         if not mine:
             return False
-        exact = self._by_digest.get(fp.digest, ()) if fp.digest else ()
-        if any(self._owners[self._row[k]] == owner for k in exact):
+        exact = self._row_of_digest.get(fp.digest) if fp.digest else None
+        if exact is not None and exact in mine:
             return True
         return bool(np.any(self._scores(np.asarray(mine, dtype=np.int64), fp) >= threshold))
 
@@ -239,4 +252,4 @@ class LshIndex:
         return np.maximum(j, contained)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._known)
