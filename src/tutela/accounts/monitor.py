@@ -115,6 +115,8 @@ class AccountWrite:
     kind: str = "prompt"
     change: ActionChange | None = None
     blocked: Fingerprint | None = None
+    state_changed: bool = True
+    """False: ``state`` is the stored row unchanged, only the attempt is written."""
     indexed: int | None = None
     """The reuse-index entry's id written by the last run (None: none written)."""
 
@@ -122,7 +124,7 @@ class AccountWrite:
         repo = self.monitor.repo
         if self.state is not None:
             self.indexed = repo.write(conn, self.state, self.at, self.attempt, self.kind,
-                                      self.change, self.blocked)  # fmt: skip
+                                      self.change, self.blocked, self.state_changed)  # fmt: skip
         elif self.blocked is not None:
             self.indexed = repo.insert_blocked(conn, "prompt", None, SM, self.blocked, self.at)
 
@@ -439,7 +441,8 @@ class AccountMonitor:
             fingerprint=fp,
             probe=bool(probe and probe.probe),
         )
-        return AccountWrite(self, at, new, attempt, gate.feature.value, change, index_fp)
+        changed = new is not state or not state.exists
+        return AccountWrite(self, at, new, attempt, gate.feature.value, change, index_fp, changed)
 
     # --- image flows ---------------------------------------------------------------------
     def image_gate(self, gate: Gate, signals: list[Signal]) -> None:

@@ -286,11 +286,15 @@ class AccountRepository:
         kind: str = "prompt",
         change: ActionChange | None = None,
         blocked: Fingerprint | None = None,
+        save_state: bool = True,
     ) -> int | None:
         """:meth:`record` inside the caller's transaction (the Guard's, with the decision);
-        returns the reuse-index entry's id when ``blocked`` is given."""
+        returns the reuse-index entry's id when ``blocked`` is given. ``save_state=False``
+        leaves the account's row as it is (the check changed nothing in it: an allowed
+        attempt remembered only for the probing window), one statement fewer."""
         key = None
-        self._save_state(conn, state, at)
+        if save_state:
+            self._save_state(conn, state, at)
         if attempt is not None:
             fp = attempt.fingerprint
             conn.execute(
