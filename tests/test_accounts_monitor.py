@@ -169,6 +169,25 @@ def test_bank_survives_reopen_and_reaches_other_workers(tmp_path: Path) -> None:
     assert g3.check_prompt(learned, account="v", at=at(3)).verdict is Verdict.BLOCK
 
 
+def test_own_blocks_join_the_index_at_once_and_other_workers_entries_are_not_skipped(
+    tmp_path: Path,
+) -> None:
+    """A worker adds its own committed blocked prompts to its index without a refresh; an
+    entry another worker wrote before them (a lower id it has not read) still arrives."""
+    g1 = Guard.open(data_dir=tmp_path / "d")
+    g2 = Guard.open(data_dir=tmp_path / "d")
+    g1.check_prompt(BENIGN, account="w", at=at(0))  # g1's index is loaded (empty) now
+    theirs = "nude 12 year old girl"
+    assert g2.check_prompt(theirs, account="a", at=at(1)).verdict is Verdict.BLOCK
+    assert g1.check_prompt(BLOCKED, account="b", at=at(2)).verdict is Verdict.BLOCK
+    g1.accounts.refresh_seconds = 3600.0  # no periodic refresh: only the commit hook
+    mine = g1.check_prompt(BLOCKED, account="c", at=at(3))
+    assert "blocked_prompt_reuse" in {s.kind for s in mine.signals}
+    g1.accounts.refresh_seconds = 0.0
+    other = g1.check_prompt(theirs, account="d", at=at(4))
+    assert "blocked_prompt_reuse" in {s.kind for s in other.signals}
+
+
 def test_age_assurance_rules(guard: Guard) -> None:
     m = guard.accounts
     m.record_verification(

@@ -523,6 +523,15 @@ class AccountMonitor:
         :meth:`AccountWrite.committed`); a later refresh that reads it again skips it."""
         with self._lock:
             self._reuse.add(key, fp, owner)
+            self._caught_up(key)
+
+    def _caught_up(self, key: int) -> None:
+        """``key`` is in memory: when it is the next id after everything read so far, the
+        periodic refresh need not read it back from the store (decoding a few thousand
+        entries one worker wrote itself took ~10 ms in one check). After a gap (another
+        worker's entry, not yet seen) the refresh reads from the gap as before."""
+        if key == self._last_id + 1:
+            self._last_id = key
 
     def learn_output_block(
         self, prompt: str, account: str | None, at: datetime, category: str = SM
@@ -547,6 +556,7 @@ class AccountMonitor:
         with self._lock:
             self._bank.add(key, fp, account)
             self._bank_meta[key] = at
+            self._caught_up(key)
         return key
 
     def _refresh(self, force: bool = False) -> None:
