@@ -159,7 +159,6 @@ class AccountMonitor:
         self._bank_meta: dict[int, datetime] = {}
         self._last_id = 0
         self._last_refresh = float("-inf")
-        self._dirty = False
         self._lock = threading.Lock()
         self._tightened: dict[str, Policy] = {}
         self._max_block_window = timedelta(
@@ -513,11 +512,6 @@ class AccountMonitor:
         with self._lock:
             return self._reuse.has_near(fp, account, _NEAR_IDENTICAL)
 
-    def index_changed(self) -> None:
-        """Blocked prompts were written that this worker does not know the ids of: the next
-        look-up reloads the index from the store (only committed entries)."""
-        self._dirty = True
-
     def index_committed(self, key: int, fp: Fingerprint, owner: str | None) -> None:
         """A committed reuse-index entry of this worker's own checks (see
         :meth:`AccountWrite.committed`); a later refresh that reads it again skips it."""
@@ -562,10 +556,9 @@ class AccountMonitor:
     def _refresh(self, force: bool = False) -> None:
         """Pick up entries other workers added (at most every ``refresh_seconds``)."""
         now = time.monotonic()
-        if not (force or self._dirty) and now - self._last_refresh < self.refresh_seconds:
+        if not force and now - self._last_refresh < self.refresh_seconds:
             return
         self._last_refresh = now
-        self._dirty = False
         rows = self.repo.blocked_prompts(self._last_id)
         with self._lock:
             for row in rows:
