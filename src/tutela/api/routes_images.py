@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 
 from tutela.api import metrics
 from tutela.api.auth import require
+from tutela.api.inputs import read_image, storable_text
 from tutela.api.schemas import AUTH_ERRORS, DecisionOut, ErrorOut
-from tutela.errors import InputError
 from tutela.store.keys import ApiKey, Scope
 
 router = APIRouter(prefix="/v1", tags=["images"])
@@ -68,27 +68,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _text(value: str | None, what: str) -> str | None:
-    # Kept as evidence when blocked: a NUL or lone surrogate cannot be stored as text.
-    if value is None:
-        return None
-    if "\x00" in value:
-        raise InputError(f"{what} contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError(f"{what} is not valid Unicode (unpaired surrogate)") from exc
-    return value
-
-
-def _read(upload: UploadFile, request: Request) -> bytes:
-    limit = request.app.state.guard.settings.image_max_bytes
-    data = upload.file.read(limit + 1)
-    if len(data) > limit:
-        raise InputError(f"image is over the limit of {limit:,} bytes")
-    return data
-
-
 def _answer(decision: Any, **extra: Any) -> JSONResponse:
     metrics.observe_decision(decision)
     return JSONResponse({**decision.to_dict(), **extra})
@@ -117,7 +96,8 @@ def check_output(
     """Hash-match and classify a generated image; a prompt about a child makes it strict."""
     guard = request.app.state.guard
     result = guard.check_output(
-        _read(image, request), account, prompt=_text(prompt, "prompt") or None,
+        read_image(image, request), account,
+        prompt=storable_text(prompt, "prompt") if prompt else None,
         generation=generation,
     )
     marked = base64.b64encode(result.image_bytes).decode() if result.image_bytes else None
@@ -147,7 +127,8 @@ def check_edit(
 ) -> JSONResponse:
     """Sexualising edits of real people are blocked; of possible minors, always."""
     guard = request.app.state.guard
-    decision = guard.check_edit(_text(prompt, "prompt") or "", _read(image, request), account)
+    text = storable_text(prompt, "prompt")
+    decision = guard.check_edit(text, read_image(image, request), account)
     return _answer(decision)
 
 
@@ -165,4 +146,4 @@ def check_upload(
     key: ApiKey = Depends(require(Scope.CHECK)),
 ) -> JSONResponse:
     """Match against the hash banks and classify."""
-    return _answer(request.app.state.guard.check_upload(_read(image, request), account))
+    return _answer(request.app.state.guard.check_upload(read_image(image, request), account))

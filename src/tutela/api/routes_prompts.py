@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tutela.api import metrics
 from tutela.api.auth import require
 from tutela.api.errors import request_id
+from tutela.api.inputs import storable_text
 from tutela.api.logs import get_logger
 from tutela.api.schemas import AUTH_ERRORS, DecisionOut, ErrorOut
 from tutela.store.keys import ApiKey, Scope
@@ -46,15 +47,7 @@ class PromptCheckIn(BaseModel):
     @field_validator("text")
     @classmethod
     def _storable(cls, value: str) -> str:
-        # The text may be kept as evidence; a NUL or a lone surrogate cannot be stored as text
-        # in PostgreSQL, so it is refused here rather than failing after the check.
-        if "\x00" in value:
-            raise ValueError("text contains a NUL character")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError("text is not valid Unicode (unpaired surrogate)") from exc
-        return value
+        return storable_text(value, "text")
 
 
 @router.post(

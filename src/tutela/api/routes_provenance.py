@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tutela.api.auth import require
+from tutela.api.inputs import read_image
 from tutela.api.schemas import AUTH_ERRORS, ErrorOut
-from tutela.errors import InputError
 from tutela.store.keys import ApiKey, Scope
 
 router = APIRouter(prefix="/v1", tags=["provenance"])
@@ -66,13 +66,9 @@ def trace(
 ) -> JSONResponse:
     """Manifest first, then the watermark, then the registry of perceptual hashes."""
     guard = request.app.state.guard
-    limit = guard.settings.image_max_bytes
-    data = image.file.read(limit + 1)
-    if len(data) > limit:
-        raise InputError(f"image is over the limit of {limit:,} bytes")
-    result = guard.trace(data)
+    result = guard.trace(read_image(image, request))
     if key.scope.allows(Scope.REVIEW):
-        body = guard.provenance.reveal(result, actor=f"api-key:{key.id}", scope=str(key.scope))
+        body = guard.provenance.reveal(result, actor=key.actor, scope=str(key.scope))
     else:
         body = result.to_dict()
     return JSONResponse(body)
