@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from tutela.accounts.monitor import AccountMonitor
+from tutela.accounts.monitor import AccountMonitor, Gate
 from tutela.accounts.repository import AccountRepository
 from tutela.accounts.tiers import Feature
 from tutela.config import Settings
 from tutela.decision import CheckKind, Decision
-from tutela.image.inspect import ImageInput, ImageInspector
+from tutela.image.inspect import ImageInput, ImageInspector, Inspection
 from tutela.image.output import OutputResult, image_decision
-from tutela.policy import Policy
+from tutela.policy import Judgement, Policy
 from tutela.store.database import Store
 from tutela.store.decisions import decision_row
 from tutela.text.reader import PromptReader, PromptReading
@@ -199,19 +199,11 @@ class Guard:
         gate = self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
         inspection = self.images.inspect(image)
         prompt_signals = reading.signals if reading else []
-        judgement, action, account_write = self.accounts.settle_image(
-            gate,
-            gate.policy.judge_image(inspection.signals, prompt_signals=prompt_signals),
-            prompt_signals,
-            learn_prompt=prompt,
+        decision = self._settle_image(
+            gate, gate.policy.judge_image(inspection.signals, prompt_signals=prompt_signals),
+            inspection, CheckKind.OUTPUT, account, at, image,
+            reading=reading, prompt=prompt, learn_prompt=True,
         )
-        decision = image_decision(
-            judgement, inspection, CheckKind.OUTPUT, account, prompt_signals,
-            reading.language if reading else None,
-        )
-        decision.account_action, decision.created_at = action, at
-        self.record(decision, prompt=prompt, account_write=account_write)
-        self.audit.preserve_image(decision, image)  # evidence vault (issue 7)
         result = OutputResult(decision, generation=generation, inspection=inspection)
         if decision.allowed:
             # Provenance (issue 6): watermark, registry, then the C2PA manifest; the caller
@@ -261,18 +253,11 @@ class Guard:
         reading = self.reader.read(text)
         inspection = self.images.inspect(source_image)
         self.accounts.image_gate(gate, inspection.signals)  # a real person: stricter age rule
-        judgement, action, account_write = self.accounts.settle_image(
+        return self._settle_image(
             gate,
             gate.policy.judge_image(inspection.signals, prompt_signals=reading.signals, edit=True),
-            reading.signals,
+            inspection, CheckKind.EDIT, account, at, source_image, reading=reading, prompt=text,
         )
-        decision = image_decision(
-            judgement, inspection, CheckKind.EDIT, account, reading.signals, reading.language
-        )
-        decision.account_action, decision.created_at = action, at
-        self.record(decision, prompt=text, account_write=account_write)
-        self.audit.preserve_image(decision, source_image)  # evidence vault (issue 7)
-        return decision
 
     def check_upload(
         self, image: ImageInput, account: str | None = None, *, at: datetime | None = None
@@ -281,11 +266,36 @@ class Guard:
         at = at or datetime.now(UTC)
         gate = self.accounts.before(account, Feature.UPLOAD, at)
         inspection = self.images.inspect(image)
-        judgement, action, account_write = self.accounts.settle_image(
-            gate, gate.policy.judge_image(inspection.signals)
+        return self._settle_image(
+            gate, gate.policy.judge_image(inspection.signals), inspection, CheckKind.UPLOAD,
+            account, at, image,
         )
-        decision = image_decision(judgement, inspection, CheckKind.UPLOAD, account)
+
+    def _settle_image(
+        self,
+        gate: Gate,
+        judgement: Judgement,
+        inspection: Inspection,
+        kind: CheckKind,
+        account: str | None,
+        at: datetime,
+        image: ImageInput,
+        *,
+        reading: PromptReading | None = None,
+        prompt: str | None = None,
+        learn_prompt: bool = False,
+    ) -> Decision:
+        """The tail every image flow shares: the account's ladder, the decision, recording it
+        and sealing blocked content in the evidence vault (issue 7)."""
+        prompt_signals = reading.signals if reading else ()
+        judgement, action, account_write = self.accounts.settle_image(
+            gate, judgement, prompt_signals, learn_prompt=prompt if learn_prompt else None
+        )
+        decision = image_decision(
+            judgement, inspection, kind, account, prompt_signals,
+            reading.language if reading else None,
+        )
         decision.account_action, decision.created_at = action, at
-        self.record(decision, account_write=account_write)
-        self.audit.preserve_image(decision, image)  # evidence vault (issue 7)
+        self.record(decision, prompt=prompt, account_write=account_write)
+        self.audit.preserve_image(decision, image)
         return decision
