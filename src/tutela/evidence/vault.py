@@ -294,31 +294,25 @@ class EvidenceVault:
         The log entry is written before the content is returned, and an access that fails
         (purged, corrupt, key missing) is logged too: an attempt is part of the custody chain.
         """
-        _require_actor(actor, reason)
-        with self._sessions.begin() as s:
-            row = self._row(s, item_id)
-            self.log.append(
-                EntryKind.EVIDENCE_ACCESS,
-                {"reason": reason, "what": "content"},
-                subject=item_id,
-                actor=actor,
-                session=s,
-            )
-        return self._decrypt(row)
+        return self._decrypt(self._accessed(item_id, actor, reason, "content"))
 
     def describe(self, item_id: str, *, actor: str, reason: str) -> EvidenceItem:
         """An item's metadata for a person; logged like any access (``what: metadata``)."""
+        return EvidenceItem.from_row(self._accessed(item_id, actor, reason, "metadata"))
+
+    def _accessed(self, item_id: str, actor: str, reason: str, what: str) -> EvidenceItemRow:
+        """The item's row, after committing a custody entry for this access."""
         _require_actor(actor, reason)
         with self._sessions.begin() as s:
             row = self._row(s, item_id)
             self.log.append(
                 EntryKind.EVIDENCE_ACCESS,
-                {"reason": reason, "what": "metadata"},
+                {"reason": reason, "what": what},
                 subject=item_id,
                 actor=actor,
                 session=s,
             )
-            return EvidenceItem.from_row(row)
+        return row
 
     def custody(self, item_id: str) -> list[dict[str, Any]]:
         """The item's chain of custody: every log entry about it, oldest first."""
