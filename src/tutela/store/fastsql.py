@@ -1,0 +1,144 @@
+"""Prepared statements for the check's hot path: SQLAlchemy compiles, the driver executes.
+
+Why: a prompt check stores its decision, its audit-log leaf and, after a block, account
+state. Through ``Connection.execute`` each statement costs 30-60 µs of SQLAlchemy's own
+bookkeeping (execution context, cache-key lookup, result proxy) against 3-10 µs of work in
+SQLite itself, and those statements were most of a check's cost (issues 3 and 5).
+
+What stays SQLAlchemy's: the SQL text (compiled once per dialect from the same Core
+statement and tables the rest of the code uses), the parameter style, every column type's
+conversion in both directions (``bind_processor`` / ``result_processor``: UTC datetimes on
+SQLite, JSON, booleans) and the error classes (driver errors are wrapped exactly as
+SQLAlchemy wraps them, so ``OperationalError`` still means "database unavailable" to the
+store's fail-closed handling). What is skipped: only the per-call machinery. The statement
+runs on the connection's own transaction, so it commits or rolls back with the rest.
+
+Use only for fixed, hot statements; everything else goes through SQLAlchemy as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+
+Processor = Callable[[Any], Any] | None
+
+
+class Prepared:
+    """One Core statement, compiled for one dialect, executed on the raw DBAPI cursor.
+
+    Parameters are passed by name, as with SQLAlchemy; an INSERT must name every column it
+    sets (``insert(t).values({c: bindparam(c), ...})``): Python-side column defaults are not
+    applied on this path.
+    """
+
+    __slots__ = ("sql", "dialect", "_names", "_positional", "_binds", "_results", "_returns")
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.dialect = dialect
+        self._positional = bool(compiled.positional)
+        self._names: tuple[str, ...] = tuple(compiled.positiontup or compiled.binds)
+        self._binds: dict[str, Processor] = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
+        }
+        # a SELECT (or INSERT ... RETURNING): one processor per result column, in order
+        columns = getattr(statement, "selected_columns", None)
+        returning = getattr(statement, "_returning", None) or ()
+        cols = list(columns) if columns is not None else list(returning)
+        self._results: list[Processor] = [
+            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols
+        ]
+        self._returns = bool(cols)
+
+    def _args(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        binds = self._binds
+        if self._positional:
+            out = []
+            for name in self._names:
+                value = params[name]
+                proc = binds[name]
+                out.append(proc(value) if proc is not None and value is not None else value)
+            return out
+        return {
+            name: (p(params[name]) if (p := binds[name]) is not None and params[name] is not None
+                   else params[name])
+            for name in self._names
+        }
+
+    def _convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            proc(value) if proc is not None else value
+            for proc, value in zip(self._results, row, strict=True)
+        )
+
+    def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        args = self._args(params)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, args)
+        except self.dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            raise DBAPIError.instance(
+                self.sql, args, exc, self.dialect.loaded_dbapi.Error, dialect=self.dialect
+            ) from exc
+        return cursor
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; the row count (or, on SQLite, an INSERT's
+        ``lastrowid`` when the statement has no RETURNING: see :meth:`insert`)."""
+        cursor = self._run(conn, params)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def insert(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Run an INSERT and return the new row's integer primary key: from ``RETURNING``
+        when the statement has it (PostgreSQL), else the driver's ``lastrowid`` (SQLite)."""
+        cursor = self._run(conn, params)
+        try:
+            if self._returns:
+                return int(cursor.fetchone()[0])
+            return int(cursor.lastrowid)
+        finally:
+            cursor.close()
+
+    def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run a SELECT; every row, converted by the columns' types."""
+        cursor = self._run(conn, params)
+        try:
+            return [self._convert(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Run a SELECT; the first row, converted, or None."""
+        cursor = self._run(conn, params)
+        try:
+            row = cursor.fetchone()
+            return None if row is None else self._convert(row)
+        finally:
+            cursor.close()
+
+
+class Statements:
+    """Prepared forms of a module's hot statements for one engine, compiled on first use."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._dialect = engine.dialect
+        # keyed by identity; the statement is kept so its id cannot be reused by another
+        self._cache: dict[int, tuple[ClauseElement, Prepared]] = {}
+
+    def __call__(self, statement: ClauseElement) -> Prepared:
+        entry = self._cache.get(id(statement))
+        if entry is None:
+            entry = self._cache[id(statement)] = (statement, Prepared(statement, self._dialect))
+        return entry[1]
