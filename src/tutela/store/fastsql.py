@@ -37,7 +37,7 @@ class Prepared:
     applied on this path.
     """
 
-    __slots__ = ("sql", "dialect", "_names", "_positional", "_binds", "_results", "_returns")
+    __slots__ = ("_binds", "_names", "_positional", "_results", "_returns", "dialect", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
