@@ -37,7 +37,8 @@ class Prepared:
     applied on this path.
     """
 
-    __slots__ = ("_binds", "_names", "_positional", "_results", "_returns", "dialect", "sql")
+    __slots__ = ("_binds", "_names", "_positional", "_results", "_returns", "_types", "dialect",
+                 "sql")  # fmt: skip
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -49,14 +50,14 @@ class Prepared:
             name: bind.type.dialect_impl(dialect).bind_processor(dialect)
             for name, bind in compiled.binds.items()
         }
-        # a SELECT (or INSERT ... RETURNING): one processor per result column, in order
+        # a SELECT (or INSERT ... RETURNING): the result columns' types, in order; their
+        # processors are made from the first result's driver type codes (some need them)
         columns = getattr(statement, "selected_columns", None)
         returning = getattr(statement, "_returning", None) or ()
-        cols = list(columns) if columns is not None else list(returning)
-        self._results: list[Processor] = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in cols
-        ]
-        self._returns = bool(cols)
+        self._types = [c.type.dialect_impl(dialect)
+                       for c in (columns if columns is not None else returning)]  # fmt: skip
+        self._results: list[Processor] | None = None
+        self._returns = bool(self._types)
 
     def _args(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         binds = self._binds
@@ -73,10 +74,19 @@ class Prepared:
             for name in self._names
         }
 
-    def _convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
+    def _converter(self, cursor: Any) -> list[Processor]:
+        if self._results is None:
+            self._results = [
+                t.result_processor(self.dialect, d[1])
+                for t, d in zip(self._types, cursor.description, strict=True)
+            ]
+        return self._results
+
+    @staticmethod
+    def _convert(procs: list[Processor], row: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(
             proc(value) if proc is not None else value
-            for proc, value in zip(self._results, row, strict=True)
+            for proc, value in zip(procs, row, strict=True)
         )
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
@@ -115,7 +125,8 @@ class Prepared:
         """Run a SELECT; every row, converted by the columns' types."""
         cursor = self._run(conn, params)
         try:
-            return [self._convert(row) for row in cursor.fetchall()]
+            procs = self._converter(cursor)
+            return [self._convert(procs, row) for row in cursor.fetchall()]
         finally:
             cursor.close()
 
@@ -124,7 +135,7 @@ class Prepared:
         cursor = self._run(conn, params)
         try:
             row = cursor.fetchone()
-            return None if row is None else self._convert(row)
+            return None if row is None else self._convert(self._converter(cursor), row)
         finally:
             cursor.close()
 
