@@ -412,24 +412,28 @@ class AccountMonitor:
         ):
             if flag:
                 incs.append(inc)
-        new = state.with_risk(at, r.half_life_hours, *incs) if incs else state
+        # every change gathered first, then one copy (copying the state is not free)
+        changes: dict[str, object] = {}
+        if incs:
+            changes["risk"] = state.risk_after(at, r.half_life_hours, *incs)
+            changes["risk_at"] = at
         change = None
         if blocked_category:
-            strikes = dict(new.strikes)
+            strikes = dict(state.strikes)
             strikes[blocked_category] = strikes.get(blocked_category, 0) + 1
-            new = replace(new, strikes=strikes, last_block_at=at)
+            changes["strikes"], changes["last_block_at"] = strikes, at
         if esc.changed:
             reason = "; ".join(esc.reasons) or "escalation"
             fresh = esc.action is not state.action_in_force(at)
-            new = replace(
-                new,
+            changes.update(
                 action=esc.action,
-                action_since=at if fresh else new.action_since,
+                action_since=at if fresh else state.action_since,
                 action_until=esc.until,
                 action_reason=reason,
-                report=new.report or esc.report,
+                report=state.report or esc.report,
             )
             change = ActionChange(esc.action, esc.until, reason, "ladder", esc.report)
+        new = replace(state, **changes) if changes else state  # type: ignore[arg-type]
         attempt = Attempt(
             at=at,
             verdict=verdict.value,

@@ -30,6 +30,7 @@ from tutela.accounts.tiers import AgeTier
 from tutela.decision import AccountAction
 from tutela.errors import StoreUnavailable
 from tutela.store.admin import AdminAction, AdminRecorder
+from tutela.store.fastsql import Statements
 
 _acc = AccountRow.__table__
 _att = AttemptRow.__table__
@@ -37,9 +38,19 @@ _ver = VerificationRow.__table__
 _act = ActionRow.__table__
 _blk = BlockedPromptRow.__table__
 
-# Hot-path statements are built once: SQLAlchemy then reuses their compiled form and cache
-# key, which otherwise costs more than SQLite's own work for a primary-key lookup.
+# Hot-path statements are built once and run through store/fastsql.py: SQLAlchemy compiles
+# them and converts every value, the driver executes them (SQLAlchemy's per-call execution
+# machinery cost more than SQLite's own work for these primary-key reads and short inserts).
 _STATE_COLUMNS = [c.name for c in _acc.columns if c.name not in ("id", "created_at")]
+_ACC_NAMES = [c.name for c in _acc.columns]
+_ATT_NAMES = [c.name for c in _att.columns]
+
+
+def _insert(table, names: list[str]):  # type: ignore[no-untyped-def]
+    """INSERT of exactly ``names`` (the prepared path applies no Python-side defaults)."""
+    return insert(table).values({n: bindparam(n) for n in names})
+
+
 _LOAD = select(_acc).where(_acc.c.id == bindparam("account_id"))
 _RECENT = (
     select(_att)
@@ -57,10 +68,14 @@ _UPDATE_STATE = (
     .values({c: bindparam(c) for c in _STATE_COLUMNS})
 )
 _INSERT_STATE = insert(_acc)
-_INSERT_ATTEMPT = insert(_att)
-_INSERT_BLOCKED = insert(_blk)
+_INSERT_ATTEMPT = _insert(_att, [n for n in _ATT_NAMES if n != "id"])
+_INSERT_BLOCKED = _insert(
+    _blk, ["source", "account_id", "category", "fingerprint", "shingles", "digest", "at"]
+)
 _BLOCKED_AFTER = select(_blk).where(_blk.c.id > bindparam("after_id")).order_by(_blk.c.id)
-_INSERT_ACTION = insert(_act)
+_INSERT_ACTION = _insert(
+    _act, ["account_id", "at", "action", "until", "reason", "actor", "report"]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +109,7 @@ def _upsert_statement(dialect: str):  # type: ignore[no-untyped-def]
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         return None
-    stmt = dialect_insert(_acc)
+    stmt = dialect_insert(_acc).values({n: bindparam(n) for n in _ACC_NAMES})
     return stmt.on_conflict_do_update(
         index_elements=[_acc.c.id], set_={c: stmt.excluded[c] for c in _STATE_COLUMNS}
     )
@@ -117,6 +132,11 @@ class AccountRepository:
         self._ensure_schema = ensure_schema
         self._admin = admin or AdminRecorder()
         self._upsert = _upsert_statement(engine.dialect.name)
+        self._sql = Statements(engine)
+        blocked = _INSERT_BLOCKED
+        if engine.dialect.name != "sqlite":  # the new id: RETURNING, or SQLite's lastrowid
+            blocked = blocked.returning(_blk.c.id)
+        self._insert_blocked = self._sql(blocked)
 
     # --- reads ---------------------------------------------------------------------------
     def load(self, account_id: str) -> AccountState:
@@ -140,11 +160,11 @@ class AccountRepository:
         with self._errors(), self.engine.connect() as conn:
             return self._attempts(conn, account_id, since)
 
-    @staticmethod
-    def _state(conn: Connection, account_id: str) -> AccountState:
-        row = conn.execute(_LOAD, {"account_id": account_id}).mappings().first()
-        if row is None:
+    def _state(self, conn: Connection, account_id: str) -> AccountState:
+        values = self._sql(_LOAD).first(conn, {"account_id": account_id})
+        if values is None:
             return AccountState(id=account_id)
+        row = dict(zip(_ACC_NAMES, values, strict=True))
         return AccountState(
             id=row["id"],
             exists=True,
@@ -164,9 +184,9 @@ class AccountRepository:
             last_block_at=row["last_block_at"],
         )
 
-    @staticmethod
-    def _attempts(conn: Connection, account_id: str, since: datetime) -> list[Attempt]:
-        rows = conn.execute(_RECENT, {"account_id": account_id, "since": since}).mappings().all()
+    def _attempts(self, conn: Connection, account_id: str, since: datetime) -> list[Attempt]:
+        found = self._sql(_RECENT).all(conn, {"account_id": account_id, "since": since})
+        rows = [dict(zip(_ATT_NAMES, values, strict=True)) for values in found]
         return [
             Attempt(
                 at=r["at"],
@@ -190,7 +210,7 @@ class AccountRepository:
         out: dict[str, list[datetime]] = {}
         params = {"account_id": account_id, "since": since}
         with self._errors(), self.engine.connect() as conn:
-            for cat, at in conn.execute(_BLOCK_TIMES, params):
+            for cat, at in self._sql(_BLOCK_TIMES).all(conn, params):
                 out.setdefault(cat, []).append(at)
         return out
 
@@ -297,8 +317,8 @@ class AccountRepository:
             self._save_state(conn, state, at)
         if attempt is not None:
             fp = attempt.fingerprint
-            conn.execute(
-                _INSERT_ATTEMPT,
+            self._sql(_INSERT_ATTEMPT).execute(
+                conn,
                 {
                     "account_id": state.id,
                     "at": attempt.at,
@@ -349,11 +369,10 @@ class AccountRepository:
         with self._errors(), self.engine.begin() as conn:
             return self.insert_blocked(conn, source, account_id, category, fp, at)
 
-    @staticmethod
-    def insert_blocked(conn: Connection, source: str, account_id: str | None, category: str,
-                        fp: Fingerprint, at: datetime) -> int:  # fmt: skip
-        res = conn.execute(
-            _INSERT_BLOCKED,
+    def insert_blocked(self, conn: Connection, source: str, account_id: str | None,
+                       category: str, fp: Fingerprint, at: datetime) -> int:  # fmt: skip
+        return self._insert_blocked.insert(
+            conn,
             {
                 "source": source,
                 "account_id": account_id,
@@ -364,7 +383,6 @@ class AccountRepository:
                 "at": at,
             },
         )
-        return int(res.inserted_primary_key[0])
 
     # --- internals -----------------------------------------------------------------------
     def _save_state(self, conn: Connection, s: AccountState, at: datetime) -> None:
@@ -386,7 +404,7 @@ class AccountRepository:
             "updated_at": at,
         }
         if self._upsert is not None:  # one statement, atomic against concurrent creators
-            conn.execute(self._upsert, {"id": s.id, "created_at": at, **values})
+            self._sql(self._upsert).execute(conn, {"id": s.id, "created_at": at, **values})
             return
         res = conn.execute(_UPDATE_STATE, {"account_id": s.id, **values})
         if res.rowcount:
@@ -397,10 +415,10 @@ class AccountRepository:
         except IntegrityError:  # another worker created it meanwhile: update instead
             conn.execute(_UPDATE_STATE, {"account_id": s.id, **values})
 
-    @staticmethod
-    def _log_action(conn: Connection, account_id: str, at: datetime, c: ActionChange) -> None:
-        conn.execute(
-            _INSERT_ACTION,
+    def _log_action(self, conn: Connection, account_id: str, at: datetime,
+                    c: ActionChange) -> None:  # fmt: skip
+        self._sql(_INSERT_ACTION).execute(
+            conn,
             {
                 "account_id": account_id,
                 "at": at,

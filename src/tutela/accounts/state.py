@@ -92,12 +92,16 @@ class AccountState:
             return AccountAction.NONE
         return self.action
 
-    def with_risk(self, at: datetime, half_life_hours: float, *increments: float) -> AccountState:
-        """A copy with each increment combined into the decayed risk: 1 - (1-r)(1-inc)."""
+    def risk_after(self, at: datetime, half_life_hours: float, *increments: float) -> float:
+        """The decayed risk with each increment combined into it: 1 - (1-r)(1-inc)."""
         r = self.risk_at_time(at, half_life_hours)
         for inc in increments:
             r = 1.0 - (1.0 - r) * (1.0 - inc)
-        return replace(self, risk=min(1.0, r), risk_at=at)
+        return min(1.0, r)
+
+    def with_risk(self, at: datetime, half_life_hours: float, *increments: float) -> AccountState:
+        """A copy with :meth:`risk_after` as its risk, measured at ``at``."""
+        return replace(self, risk=self.risk_after(at, half_life_hours, *increments), risk_at=at)
 
     def recently_blocked(self, at: datetime, window: timedelta) -> bool:
         return self.last_block_at is not None and at - self.last_block_at <= window

@@ -19,6 +19,7 @@ Use only for fixed, hot statements; everything else goes through SQLAlchemy as u
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -47,8 +48,7 @@ class Prepared:
         self._positional = bool(compiled.positional)
         self._names: tuple[str, ...] = tuple(compiled.positiontup or compiled.binds)
         self._binds: dict[str, Processor] = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-            for name, bind in compiled.binds.items()
+            name: _bind_processor(bind.type, dialect) for name, bind in compiled.binds.items()
         }
         # a SELECT (or INSERT ... RETURNING): the result columns' types, in order; their
         # processors are made from the first result's driver type codes (some need them)
@@ -138,6 +138,40 @@ class Prepared:
             return None if row is None else self._convert(self._converter(cursor), row)
         finally:
             cursor.close()
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> Processor:
+    """The type's bind processor; for datetimes, remembered per value (see :func:`_memo`)."""
+    proc = type_.dialect_impl(dialect).bind_processor(dialect)
+    if proc is None:
+        return None
+    try:
+        is_time = issubclass(type_.python_type, datetime)
+    except NotImplementedError:
+        is_time = False
+    return _memo(proc) if is_time else proc
+
+
+_MISS = object()
+
+
+def _memo(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``proc`` with its last results remembered. One check writes the same instant into
+    several columns and statements (the attempt, the state, the action, the index entry), and
+    SQLite's datetime conversion costs several µs each time. Keyed by the value and its UTC
+    offset: equal instants in different zones are equal datetimes, but not the same text."""
+    cache: dict[Any, Any] = {}
+
+    def run(value: Any) -> Any:
+        key = (value, value.utcoffset())
+        out = cache.get(key, _MISS)
+        if out is _MISS:
+            if len(cache) >= 256:
+                cache.clear()
+            out = cache[key] = proc(value)
+        return out
+
+    return run
 
 
 class Statements:
