@@ -121,12 +121,7 @@ def _fires(rule: EscalationRule, ev: Events, block_times: dict[str, list[datetim
             since = at - timedelta(hours=rule.within_hours)
             times = [t for t in times if t >= since]
         return len(times) >= rule.count
-    return {
-        "probing": ev.probing,
-        "coded_abuse": ev.coded_abuse,
-        "reuse": ev.reuse,
-        "bank_match": ev.bank_match,
-    }[rule.when]
+    return bool(getattr(ev, rule.when))  # probing, coded_abuse, reuse, bank_match
 
 
 def _describe(rule: EscalationRule) -> str:
@@ -180,5 +175,8 @@ def escalate(
     return Escalation(current, until, report, tuple(reasons), changed or report)
 
 
+_RANKS = {action: i for i, action in enumerate(AccountAction)}
+
+
 def _rank(action: AccountAction) -> int:
-    return list(AccountAction).index(action)
+    return _RANKS[action]
