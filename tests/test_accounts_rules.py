@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from tutela.accounts.fingerprint import (
@@ -92,6 +93,21 @@ def test_lsh_index_finds_what_the_linear_oracle_finds() -> None:
         q = fingerprint(t)
         for owner in ("acct-0", "acct-3", "nobody"):
             assert lsh.has_near(q, owner, 0.95) == linear.has_near(q, owner, 0.95)
+
+
+def test_lsh_scores_few_and_many_candidates_alike() -> None:
+    """A few candidates are scored one by one, many at once: both give :func:`similarity`."""
+    texts = [f"a watercolour of a harbour with {n} boats at dawn, oil on canvas" for n in range(20)]
+    texts += ["short", "a lighthouse", "naked child on a beach"]
+    index = LshIndex()
+    fps = [fingerprint(t) for t in texts]
+    for i, fp in enumerate(fps):
+        index.add(i, fp, None)
+    q = fingerprint("a watercolour of a harbour with boats at dawn")
+    for rows in ([0], [0, 21, 22], list(range(8)), list(range(len(texts)))):
+        got = index._scores(np.asarray(rows, dtype=np.int64), q)
+        want = [similarity(q, fps[r]) for r in rows]
+        assert np.allclose(got, want, atol=1e-12), rows
 
 
 def test_own_entry_found_behind_many_identical_entries_of_others() -> None:

@@ -27,6 +27,7 @@ NUM_PERM = 64
 SHINGLE = 4
 _SEED = 20240611
 _SCHEME = "affine32"
+_FEW = 8  # up to this many candidates are scored one by one (LshIndex._scores)
 _LSH_BANDS = (32, 2)  # 32 bands of 2 rows: J = 0.25 is proposed with p ~ 0.87
 assert _LSH_BANDS[0] * _LSH_BANDS[1] == NUM_PERM
 
@@ -90,10 +91,15 @@ def similarity(a: Fingerprint, b: Fingerprint, min_containment_shingles: int = 1
     if a.digest and a.digest == b.digest:
         return 1.0
     j = float(np.count_nonzero(a.hashvalues == b.hashvalues)) / NUM_PERM
-    small = min(a.size, b.size)
+    return _combine(j, a.size, b.size, min_containment_shingles)
+
+
+def _combine(j: float, size_a: float, size_b: float, min_containment_shingles: int) -> float:
+    """:func:`similarity` from the estimated Jaccard ``j`` and the two shingle counts."""
+    small = min(size_a, size_b)
     if small < min_containment_shingles or j == 0.0:
         return j
-    inter = j * (a.size + b.size) / (1.0 + j)
+    inter = j * (size_a + size_b) / (1.0 + j)
     return max(j, min(1.0, inter / small))
 
 
@@ -242,7 +248,15 @@ class LshIndex:
         return bool(np.any(self._scores(np.asarray(mine, dtype=np.int64), fp) >= threshold))
 
     def _scores(self, rows: np.ndarray, fp: Fingerprint) -> np.ndarray:
-        """:func:`similarity` of ``fp`` with the entries at ``rows``, all at once."""
+        """:func:`similarity` of ``fp`` with the entries at ``rows``, all at once (a few rows,
+        the usual case, one by one: NumPy's fixed cost per operation is then most of it)."""
+        if len(rows) <= _FEW:
+            matrix, sizes, values = self._matrix, self._sizes, fp.hashvalues
+            return np.array([
+                _combine(int(np.count_nonzero(matrix[r] == values)) / NUM_PERM,
+                         float(sizes[r]), fp.size, self._min)
+                for r in rows.tolist()
+            ])  # fmt: skip
         j = np.count_nonzero(self._matrix[rows] == fp.hashvalues, axis=1) / NUM_PERM
         sizes = self._sizes[rows]
         small = np.minimum(sizes, fp.size)
