@@ -56,10 +56,36 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_cpu_s: float = 0.0
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        """The server's CPU time per request (all its processes): unlike req/s, barely moved
+        by what else the machine runs."""
+        return self.server_cpu_s / self.requests * 1e6 if self.requests else 0.0
+
+
+def median_cpu_us(results: list[Result]) -> float:
+    values = sorted(r.cpu_us for r in results)
+    return values[len(values) // 2] if values else 0.0
+
+
+def server_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the processes of session ``pgid``
+    (a server and its workers), from /proc; 0 where /proc is missing."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields[2] is the process group id
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK") if total else 0.0
 
 
 def free_port() -> int:
@@ -208,19 +234,30 @@ def start_bare(workers: int, cpus: str, tmp: Path) -> tuple[subprocess.Popen[byt
     return proc, base
 
 
-def start_tutela(workers: int, cpus: str, tmp: Path, env_extra: dict[str, str]
-                 ) -> tuple[subprocess.Popen[bytes], str, str]:
-    port = free_port()
+def _tutela_data(tmp: Path, env: dict[str, str]) -> tuple[Path, str]:
+    """A fresh data directory, migrated, with one ``check`` key (returned)."""
     data = Path(tempfile.mkdtemp(prefix="tutela-bench-", dir=tmp))
-    env = {**os.environ, "TUTELA_RATE_LIMIT_PER_MINUTE": "0", **env_extra}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     tutela = str(Path(sys.executable).with_name("tutela"))
     subprocess.run([tutela, "--data-dir", str(data), "db", "upgrade"], env=env, check=True,
                    capture_output=True)
     created = subprocess.run(
         [tutela, "--data-dir", str(data), "keys", "create", "--scope", "check", "--json"],
         env=env, check=True, capture_output=True, text=True)
-    key = json.loads(created.stdout)["key"]
+    return data, json.loads(created.stdout)["key"]
+
+
+def _tutela_env(env_extra: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, "TUTELA_RATE_LIMIT_PER_MINUTE": "0", **env_extra}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+def start_tutela(workers: int, cpus: str, tmp: Path, env_extra: dict[str, str]
+                 ) -> tuple[subprocess.Popen[bytes], str, str]:
+    port = free_port()
+    env = _tutela_env(env_extra)
+    data, key = _tutela_data(tmp, env)
+    tutela = str(Path(sys.executable).with_name("tutela"))
     log = tmp / f"tutela-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -232,13 +269,62 @@ def start_tutela(workers: int, cpus: str, tmp: Path, env_extra: dict[str, str]
     return proc, base, key
 
 
-def measure(name: str, base: str, path: str, key: str | None, args: argparse.Namespace,
-            tmp: Path) -> Result:
+def start_stubbed(cpus: str, tmp: Path, env_extra: dict[str, str]
+                  ) -> tuple[subprocess.Popen[bytes], str, str]:
+    """Tutela's real app (one worker) whose check is stubbed: see :func:`serve_stubbed`."""
+    port = free_port()
+    env = _tutela_env(env_extra)
+    data, key = _tutela_data(tmp, env)
+    log = tmp / f"stubbed-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            pinned(cpus, [sys.executable, __file__, "--serve-stubbed", str(data),
+                          "--port", str(port)]),
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base, "/readyz", proc, log)
+    return proc, base, key
+
+
+def serve_stubbed(data_dir: Path, port: int) -> None:
+    """BENCHMARK INSTRUMENT, never product code: the service layer alone on the POST path.
+
+    Serves Tutela's real app (``create_app``, with its middleware, key check, rate limiter,
+    body validation, decision rendering, metrics and access log, on uvicorn with the options
+    of ``tutela serve``) around a real Guard whose ``check_prompt`` is replaced, on this
+    instance only, by a function returning one of a few decisions built beforehand by the
+    real check. What it measures is everything a request pays besides the check itself.
+    """
+    import uvicorn
+
+    from tutela.api.app import create_app
+    from tutela.cli.serve import uvicorn_options
+    from tutela.decision import Decision
+    from tutela.guard import Guard
+
+    guard = Guard.open(data_dir=data_dir, port=port)
+    fixed = {text: guard.check_prompt(text, account="acct-0") for text in PROMPTS}
+    fallback = fixed[PROMPTS[0]]
+
+    def stubbed_check_prompt(text: str, account: str | None = None, *,
+                             locale: str | None = None, **_: object) -> Decision:
+        return fixed.get(text, fallback)
+
+    guard.check_prompt = stubbed_check_prompt  # type: ignore[method-assign]
+    app = create_app(guard, warm_models=True)  # as ``tutela serve`` builds it
+    uvicorn.run(app, **uvicorn_options(guard.settings))
+
+
+def measure(name: str, base: str, path: str, key: str | None, pgid: int,
+            args: argparse.Namespace, tmp: Path) -> Result:
     run_load(base, path, key, args.warmup, args.connections, args.client_cpus, tmp)
+    cpu = server_cpu(pgid)
     r = run_load(base, path, key, args.duration, args.connections, args.client_cpus, tmp)
-    result = Result(name, r["requests"], r["seconds"], r["p50_ms"], r["p99_ms"], r["errors"])
+    result = Result(name, r["requests"], r["seconds"], r["p50_ms"], r["p99_ms"], r["errors"],
+                    server_cpu(pgid) - cpu)
     print(f"  {name:<34} {result.rps:9.0f} req/s   p50 {result.p50_ms:7.2f} ms   "
-          f"p99 {result.p99_ms:7.2f} ms   errors {result.errors}", flush=True)
+          f"p99 {result.p99_ms:7.2f} ms   server CPU {result.cpu_us:6.0f} us/req   "
+          f"errors {result.errors}", flush=True)
     return result
 
 
@@ -247,42 +333,69 @@ def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
     """Both servers up at once; measurements alternate between them ``--repeat`` times and
     the median run of each is kept, so a change in the machine's load hits both alike."""
     print(f"{label} ({workers} worker{'s' if workers > 1 else ''})", flush=True)
-    proc, base = start_bare(workers, args.server_cpus, tmp)
+    procs: list[subprocess.Popen[bytes]] = []
     try:
+        proc, base = start_bare(workers, args.server_cpus, tmp)
+        procs.append(proc)
         tproc, tbase, key = start_tutela(workers, args.server_cpus, tmp, env_extra)
+        procs.append(tproc)
+        stubbed = workers == 1  # the service layer is per worker: one worker shows it
+        if stubbed:
+            sproc, sbase, skey = start_stubbed(args.server_cpus, tmp, env_extra)
+            procs.append(sproc)
     except BaseException:
-        stop(proc)
+        for p in procs:
+            stop(p)
         raise
     plan = [
-        ("bare_sync", "bare FastAPI (def handler)", base, "/v1/prompts/check", None),
-        ("bare_async", "bare FastAPI (async handler)", base, "/async/prompts/check", None),
-        ("tutela", "tutela POST /v1/prompts/check", tbase, "/v1/prompts/check", key),
+        ("bare_sync", "bare FastAPI (def handler)", base, "/v1/prompts/check", None, proc),
+        ("bare_async", "bare FastAPI (async handler)", base, "/async/prompts/check", None,
+         proc),
+        ("tutela", "tutela POST /v1/prompts/check", tbase, "/v1/prompts/check", key, tproc),
+        # the real app with its check stubbed (serve_stubbed): the POST path's service layer
+        *([("stubbed", "service layer only (POST, stub)", sbase, "/v1/prompts/check", skey,
+            sproc)] if stubbed else []),
         # the same middleware (request id, body limit, metrics, JSON access log), no check:
         # what the service layer itself costs over bare FastAPI
-        ("bare_healthz", "bare FastAPI GET /healthz", base, "/healthz", None),
-        ("tutela_healthz", "tutela GET /healthz", tbase, "/healthz", None),
+        ("bare_healthz", "bare FastAPI GET /healthz", base, "/healthz", None, proc),
+        ("tutela_healthz", "tutela GET /healthz", tbase, "/healthz", None, tproc),
     ]
     runs: dict[str, list[Result]] = {name: [] for name, *_ in plan}
     try:
         for _ in range(args.repeat):
-            for name, title, url, path, auth in plan:
-                runs[name].append(measure(title, url, path, auth, args, tmp))
+            for name, title, url, path, auth, server in plan:
+                runs[name].append(measure(title, url, path, auth, server.pid, args, tmp))
     finally:
-        stop(tproc)
-        stop(proc)
+        for p in procs:
+            stop(p)
     out = {name: sorted(rs, key=lambda r: r.rps)[len(rs) // 2] for name, rs in runs.items()}
     if args.repeat > 1:
         print("  medians:")
         for name, title, *_ in plan:
             r = out[name]
             print(f"  {title:<34} {r.rps:9.0f} req/s   p50 {r.p50_ms:7.2f} ms   "
-                  f"p99 {r.p99_ms:7.2f} ms")
+                  f"p99 {r.p99_ms:7.2f} ms   server CPU {r.cpu_us:6.0f} us/req")
+
+    def ratio(name: str, base_name: str) -> str:
+        """req/s ratio: the median over rounds of each round's ratio (both measured minutes
+        apart at most, so a change in the machine's load cancels better than in a ratio
+        of medians), and the ratio of the servers' CPU per request (base / name)."""
+        per_round = sorted(a.rps / b.rps for a, b in zip(runs[name], runs[base_name],
+                                                         strict=True) if b.rps)
+        rps = per_round[len(per_round) // 2] if per_round else 0.0
+        cpu_base, cpu_name = median_cpu_us(runs[base_name]), median_cpu_us(runs[name])
+        cpu = cpu_base / cpu_name if cpu_name else 0.0
+        return f"{rps:.2f}   (CPU per request: {cpu:.2f})"
+
     for base_name in ("bare_sync", "bare_async"):
-        ratio = out["tutela"].rps / out[base_name].rps if out[base_name].rps else 0.0
-        print(f"  ratio tutela / {base_name:<10} = {ratio:.2f}  (target >= 0.5)")
-    if out["bare_healthz"].rps:
-        ratio = out["tutela_healthz"].rps / out["bare_healthz"].rps
-        print(f"  ratio of /healthz (service layer only) = {ratio:.2f}")
+        print(f"  ratio tutela / {base_name:<27} = {ratio('tutela', base_name)}"
+              "   target >= 0.5")
+    if "stubbed" in out:
+        for base_name in ("bare_sync", "bare_async"):
+            print(f"  ratio service layer only (POST) / {base_name:<10} = "
+                  f"{ratio('stubbed', base_name)}")
+    print(f"  ratio of /healthz (service layer only)     = "
+          f"{ratio('tutela_healthz', 'bare_healthz')}")
     return out
 
 
@@ -373,7 +486,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--breakdown", action="store_true",
                         help="only print the in-process cost of each stage of a check")
+    parser.add_argument("--serve-stubbed", type=Path, metavar="DATA_DIR",
+                        help=argparse.SUPPRESS)  # internal: the stubbed server's process
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_stubbed:
+        serve_stubbed(args.serve_stubbed, args.port)
+        return
     if args.breakdown:
         breakdown()
         return

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tutela.cli.common import cli_errors, err_console, load_settings, state
 from tutela.cli.db import open_store
+
+if TYPE_CHECKING:
+    from tutela.config import Settings
 
 FIRST_KEY_NAME = "initial admin key"
 
@@ -68,13 +71,7 @@ def serve(
             "use PostgreSQL (TUTELA_DATABASE_URL) for multi-worker deployments"
         )
     err_console.print(f"Tutela listening on http://{settings.host}:{settings.port} (docs: /docs)")
-    common = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_config": None,
-        "access_log": False,
-        "server_header": False,
-    }
+    common = uvicorn_options(settings)
     if settings.workers == 1:
         uvicorn.run(create_app(guard, warm_models=True), **common)  # type: ignore[arg-type]
         return
@@ -88,6 +85,22 @@ def serve(
         workers=settings.workers,
         **common,  # type: ignore[arg-type]
     )
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn options every ``tutela serve`` worker runs with.
+
+    One place, so ``benchmarks/http_bench.py`` serves its instrumented app exactly as
+    production does. uvicorn's own access log is off (the service middleware writes the
+    structured one) and so is its ``server`` header.
+    """
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+    }
 
 
 def _export_settings(config: object, overrides: dict[str, object]) -> None:
