@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import HTTPException
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from tutela.api.ratelimit import RateLimiter
 from tutela.store.database import Store
@@ -24,11 +24,8 @@ from tutela.store.keys import ApiKey, Scope, hash_key
 
 KEY_CACHE_SECONDS = 5.0
 _CACHE_MAX = 10_000
-_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ApiKey",
-    description="An API key from `tutela keys create`: `Authorization: Bearer tut_...`",
-)
+_SCHEME_NAME = "ApiKey"
+_SCHEME_DESCRIPTION = "An API key from `tutela keys create`: `Authorization: Bearer tut_...`"
 
 
 class Authenticator:
@@ -58,11 +55,15 @@ class Authenticator:
         return key
 
     async def authenticate(
-        self, request: Request, credentials: HTTPAuthorizationCredentials | None, needed: Scope
+        self, request: Request, authorization: str | None, needed: Scope
     ) -> ApiKey:
-        if credentials is None or credentials.scheme.lower() != "bearer":
+        """The key named by the ``Authorization`` header's value, if it holds ``needed``
+        and its rate limit allows another request; else the 401/403/429 to answer."""
+        scheme, _, secret = (authorization or "").partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
             raise _unauthorized("missing bearer token: send 'Authorization: Bearer <key>'")
-        key = await self.key_for(credentials.credentials.strip())
+        key = await self.key_for(secret)
         if key is None:
             raise _unauthorized("invalid or revoked API key")
         request.scope["state"]["key_id"] = key.id
@@ -82,15 +83,28 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def require(needed: Scope) -> Callable[[Request], ApiKey]:
-    """A FastAPI dependency: the calling key, which must hold ``needed`` (or a higher scope)."""
+class _RequireKey(HTTPBearer):
+    """The dependency :func:`require` returns: bearer parsing and key check in one.
 
-    async def dependency(
-        request: Request,
-        credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
-    ) -> ApiKey:
+    Being an ``HTTPBearer`` makes it the OpenAPI security scheme (``ApiKey``, HTTP bearer)
+    of every route that uses it; overriding ``__call__`` makes it one node in FastAPI's
+    dependency graph instead of a dependency on the stock ``HTTPBearer``, which FastAPI would
+    resolve, cache-key and scope-check separately on every request.
+    """
+
+    def __init__(self, needed: Scope) -> None:
+        super().__init__(
+            auto_error=False, scheme_name=_SCHEME_NAME, description=_SCHEME_DESCRIPTION
+        )
+        self.needed = needed
+
+    async def __call__(self, request: Request) -> ApiKey:  # type: ignore[override]
         authenticator: Authenticator = request.app.state.authenticator
-        return await authenticator.authenticate(request, credentials, needed)
+        return await authenticator.authenticate(
+            request, request.headers.get("authorization"), self.needed
+        )
 
-    dependency.__name__ = f"require_{needed}"
-    return dependency
+
+def require(needed: Scope) -> Callable[[Request], Awaitable[ApiKey]]:
+    """A FastAPI dependency: the calling key, which must hold ``needed`` (or a higher scope)."""
+    return _RequireKey(needed)
