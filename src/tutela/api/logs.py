@@ -6,10 +6,14 @@ live longer than the decision store, so they get less.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
+from typing import Any
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
 
 _configured = False
 
@@ -31,6 +35,50 @@ def _logger_factory(*_args: object) -> _StderrLogger:
     return _StderrLogger()
 
 
+class _UtcStamper:
+    """Adds ``timestamp`` (ISO 8601, UTC, microseconds, ``Z``), as structlog's
+    ``TimeStamper(fmt="iso", utc=True)`` writes it, at a fraction of its cost.
+
+    The access log stamps every request; building a timezone-aware ``datetime`` and
+    formatting it each time was a third of the line's cost. The date and time up to the
+    second are formatted once per second and reused. Unlike ``datetime.isoformat()`` the
+    fraction is always written, also when it is ``.000000``.
+    """
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, logger: WrappedLogger, name: str, event_dict: EventDict) -> EventDict:
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # a benign race: both threads write the same value
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        return event_dict
+
+
+def _fallback(obj: Any) -> Any:
+    """What JSON cannot encode: ``__structlog__()`` where defined, else ``repr``
+    (as structlog's ``JSONRenderer`` does)."""
+    try:
+        return obj.__structlog__()
+    except AttributeError:
+        return repr(obj)
+
+
+_encode = json.JSONEncoder(default=_fallback).encode
+"""One encoder for every line: ``json.dumps`` with a ``default`` builds a new one per call."""
+
+
+def _render(logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
+    """The final processor: the event as one JSON object (the ``JSONRenderer`` format)."""
+    return _encode(event_dict)
+
+
 def configure(level: str = "INFO") -> None:
     """Set up JSON logging on stderr once per process (later calls only change the level)."""
     global _configured
@@ -39,9 +87,9 @@ def configure(level: str = "INFO") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _UtcStamper(),
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            _render,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_logger_factory,
