@@ -340,3 +340,82 @@ def test_a_batch_commits_once(store: Store) -> None:
         t.join(timeout=30)
     assert store.decisions.exists([d.id for d in made]) == {d.id for d in made}
     assert len(commits) == 1
+
+
+# --- the write transaction -------------------------------------------------------------------
+def test_a_write_commits_orm_and_prepared_rows_together_or_neither(store: Store) -> None:
+    """A write's session joins a Connection-owned transaction: the prepared insert and ORM
+    objects left pending in the session commit together, and roll back together."""
+    from tutela.store.decisions import decision_row
+    from tutela.store.group_commit import connection_of
+
+    now = datetime.now(UTC)
+    fast, orm = _decision("acct-w", now), _decision("acct-w", now)
+    seen: list[bool] = []
+
+    def work(session: Session) -> None:
+        seen.append(connection_of(session) is session.connection())
+        store.decisions.add(session, decision_row(fast))
+        session.add(DecisionRow(**decision_row(orm)))  # not flushed here: the commit does it
+
+    store.write(work)
+    assert seen == [True]
+    assert store.decisions.exists([fast.id, orm.id]) == {fast.id, orm.id}
+
+    lost_fast, lost_orm = _decision("acct-w", now), _decision("acct-w", now)
+
+    def failing(session: Session) -> None:
+        store.decisions.add(session, decision_row(lost_fast))
+        session.add(DecisionRow(**decision_row(lost_orm)))
+        session.flush()
+        raise RuntimeError("after both rows were written")
+
+    with pytest.raises(RuntimeError):
+        store.write(failing)
+    assert store.decisions.exists([lost_fast.id, lost_orm.id]) == set()
+
+
+def test_kept_prompt_is_what_the_insert_stored(store: Store) -> None:
+    """The evidence vault takes the prompt from here: in the recording transaction it is the
+    text the insert just wrote, under the retention rule, and otherwise read from the row."""
+    from tutela.store.decisions import decision_row
+
+    now = datetime.now(UTC)
+    earlier = _decision("acct-k", now, Verdict.BLOCK)
+    store.decisions.record(earlier, prompt="kept earlier")
+    blocked, allowed = _decision("acct-k", now, Verdict.BLOCK), _decision("acct-k", now)
+    got: dict[str, str | None] = {}
+
+    def work(session: Session) -> None:
+        store.decisions.add(session, decision_row(blocked, prompt="kept now"))
+        store.decisions.add(session, decision_row(allowed, prompt="not kept"))
+        for d in (blocked, allowed, earlier):
+            got[d.id] = store.decisions.kept_prompt(session, d.id)
+        got["missing"] = store.decisions.kept_prompt(session, "dec_nope")
+
+    store.write(work)
+    assert got == {blocked.id: "kept now", allowed.id: None, earlier.id: "kept earlier",
+                   "missing": None}  # fmt: skip
+    stored = {d.id: store.decisions.get(d.id) for d in (blocked, allowed)}
+    assert {k: v.prompt_text for k, v in stored.items() if v} == {
+        blocked.id: "kept now",
+        allowed.id: None,
+    }
+
+
+def test_a_dropped_connection_in_a_write_is_store_unavailable(store: Store) -> None:
+    """Fail closed: a driver error on the prepared path that means "the database is gone"
+    (here the connection is closed under the write) still reaches the caller as
+    StoreUnavailable, the API's 503."""
+    from tutela.store.decisions import decision_row
+    from tutela.store.group_commit import connection_of
+
+    d = _decision("acct-u", datetime.now(UTC))
+
+    def work(session: Session) -> None:
+        connection_of(session).connection.driver_connection.close()  # type: ignore[union-attr]
+        store.decisions.add(session, decision_row(d))
+
+    with pytest.raises(StoreUnavailable):
+        store.write(work)
+    assert store.decisions.exists([d.id]) == set()

@@ -110,6 +110,8 @@ class Guard:
         Raises :class:`tutela.errors.StoreUnavailable` when the database cannot be used, so
         callers fail closed instead of answering with an unrecorded decision.
         """
+        from tutela.store.group_commit import connection_of  # loaded already: a dict lookup
+
         row = decision_row(
             decision,
             prompt=prompt,
@@ -121,7 +123,9 @@ class Guard:
         def write(session: Session) -> None:
             decisions.add(session, row)
             if account_write is not None:
-                account_write(session.connection())
+                # the transaction's Connection as the store handed it over, not looked up
+                # through the Session again (store/group_commit.py, connection_of)
+                account_write(connection_of(session))
             for callback in callbacks:
                 callback(decision, session)
 

@@ -19,11 +19,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, String, Text, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Engine,
+    Index,
+    String,
+    Text,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from tutela.decision import AccountAction, CheckKind, Decision, Signal, Verdict
 from tutela.store.db import Base
+from tutela.store.fastsql import Statements
+from tutela.store.group_commit import connection_of
 
 
 class DecisionRow(Base):
@@ -53,7 +67,12 @@ class DecisionRow(Base):
 
 
 _DECISIONS = DecisionRow.__table__
-_DECISIONS_INSERT = _DECISIONS.insert()  # built once: its compiled form is cached with it
+# every column named: the prepared path (store/fastsql.py) applies no column defaults
+_DECISIONS_INSERT = insert(_DECISIONS).values({c.name: bindparam(c.name) for c in _DECISIONS.c})
+_KEPT_PROMPT = select(_DECISIONS.c.prompt_text).where(_DECISIONS.c.id == bindparam("id"))
+_KEPT_PROMPTS_KEY = "tutela.decisions.kept_prompts"
+"""``Session.info`` key: {decision id: kept prompt text} of the rows added in the session's
+transaction, so what was just written is not read back (:meth:`DecisionRepository.kept_prompt`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,24 +111,25 @@ def decision_row(
     The raw ``prompt`` is kept when the verdict is not ``allow`` (it is evidence) or when
     ``allowed_prompt_days`` > 0 (then it expires after that many days).
     """
-    keep_text = prompt is not None and (
-        decision.verdict is not Verdict.ALLOW or allowed_prompt_days > 0
-    )
+    verdict = decision.verdict
+    keep_text = prompt is not None and (verdict is not Verdict.ALLOW or allowed_prompt_days > 0)
+    created_at = utc(decision.created_at)
     expires = None
-    if keep_text and decision.verdict is Verdict.ALLOW:
-        expires = utc(decision.created_at) + timedelta(days=allowed_prompt_days)
+    if keep_text and verdict is Verdict.ALLOW:
+        expires = created_at + timedelta(days=allowed_prompt_days)
     return {
         "id": decision.id,
-        "kind": str(decision.kind),
-        "verdict": str(decision.verdict),
+        # the enums are StrEnums: .value is the stored text without str()'s dispatch
+        "kind": decision.kind.value,
+        "verdict": verdict.value,
         "categories": {k: float(v) for k, v in decision.categories.items()},
         "reasons": list(decision.reasons),
         "signals": [s.to_dict() for s in decision.signals],
         "account": decision.account,
-        "account_action": str(decision.account_action),
+        "account_action": decision.account_action.value,
         "report": decision.report,
         "language": decision.language,
-        "created_at": utc(decision.created_at),
+        "created_at": created_at,
         "prompt_sha256": prompt_sha256(prompt) if prompt is not None else None,
         "prompt_text": prompt if keep_text else None,
         "prompt_expires_at": expires,
@@ -153,8 +173,9 @@ def _from_row(row: DecisionRow) -> StoredDecision:
 class DecisionRepository:
     """Reads and writes decisions. Shares one code path on SQLite and PostgreSQL."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], engine: Engine) -> None:
         self._sessions = sessions
+        self._sql = Statements(engine)
 
     def add(self, session: Session, row: dict[str, Any]) -> None:
         """Insert one decision (values from :func:`decision_row`) in ``session``'s transaction.
@@ -162,10 +183,24 @@ class DecisionRepository:
         The caller owns the transaction, so other writes (an evidence-log entry, account
         state) can commit atomically with the decision.
         """
-        # A Core insert on the session's connection: the ORM's bulk path costs ~40% more per
-        # decision and gives nothing here (no identity map needed for a row nobody reads
-        # back), and going through Session.execute adds the ORM's statement dispatch.
-        session.connection().execute(_DECISIONS_INSERT, row)
+        # Prepared (store/fastsql.py): every check runs this insert, and through
+        # Connection.execute SQLAlchemy's per-call machinery cost several times what SQLite
+        # spends on the row. Same SQL, same type conversions, same error classes.
+        self._sql(_DECISIONS_INSERT).execute(connection_of(session), row)
+        session.info.setdefault(_KEPT_PROMPTS_KEY, {})[row["id"]] = row["prompt_text"]
+
+    def kept_prompt(self, session: Session, decision_id: str) -> str | None:
+        """The prompt text stored with ``decision_id``, as seen by ``session``'s transaction.
+
+        For a decision added in this very transaction the text comes from what :meth:`add`
+        wrote (the evidence vault seals it right after the insert; reading the row back cost
+        a flush and an ORM load, ~0.1 ms); any other decision is read from the database.
+        """
+        kept = session.info.get(_KEPT_PROMPTS_KEY)
+        if kept is not None and decision_id in kept:
+            return kept[decision_id]  # type: ignore[no-any-return]
+        row = self._sql(_KEPT_PROMPT).first(connection_of(session), {"id": decision_id})
+        return row[0] if row is not None else None
 
     def record(
         self, decision: Decision, *, prompt: str | None = None, allowed_prompt_days: int = 0

@@ -11,6 +11,10 @@ means stored" holds, and a lone request pays nothing extra (a batch of one).
 If a batch fails for a reason other than the database being unreachable (a callback raising,
 a duplicate id), each of its writes is retried alone, so one bad write fails only its own
 request. Writes must therefore do their work only through the session they are given.
+
+The session a write gets carries its transaction's Connection (:func:`connection_of`): the
+hot statements run on it directly (store/fastsql.py), and asking the Session for it each
+time costs several µs per call, ~30 µs the first time.
 """
 
 from __future__ import annotations
@@ -19,12 +23,27 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tutela.errors import StoreUnavailable
 
 Work = Callable[[Session], None]
 MAX_BATCH = 128
+CONNECTION_KEY = "tutela.connection"
+"""``Session.info`` key under which the transaction's Connection is handed to writes."""
+
+
+def connection_of(session: Session) -> Connection:
+    """The Connection of ``session``'s transaction.
+
+    A write's session (:meth:`tutela.store.database.Store.transaction`) is bound to a
+    Connection already in its transaction and carries it in ``info``, since
+    ``Session.connection()`` goes through the Session's transaction machinery each time
+    (~4 µs, ~30 µs for the first call of a transaction). Any other session is asked.
+    """
+    conn = session.info.get(CONNECTION_KEY)
+    return conn if conn is not None else session.connection()
 
 
 @dataclass(slots=True)
