@@ -84,3 +84,59 @@ def test_vault_round_trip_and_tamper_detection(ev: Evidence) -> None:
             {"e": bytes(entry).replace(b"block", b"allow")},
         )
     assert ev.log.verify().first_bad == 0
+
+
+def test_concurrent_checks_of_two_workers_log_gap_free_and_seal_blocked_prompts(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Two Guards on one database (two workers: separate engines and pools), each with
+    threads whose decisions share group-commit batches: every decision gets one leaf, the
+    indices stay gap-free, checkpoints land every interval, and each blocked sexual_minors
+    prompt is sealed with the text that was stored with its decision."""
+    from tutela import Guard
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    guards = []
+    for _ in range(2):
+        guard = Guard.open(
+            data_dir=tmp_path / "data", database_url=db_url, audit_checkpoint_every=4,
+            evidence_key=key,
+        )  # fmt: skip
+        guard.store.upgrade()
+        guards.append(guard)
+    prompts = ["a watercolour of a lighthouse at dawn", "naked child"]
+    made: list[Decision] = []
+    errors: list[BaseException] = []
+
+    def checks(guard: Guard, n: int) -> None:
+        try:
+            for i in range(6):
+                made.append(guard.check_prompt(prompts[(n + i) % 2]))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=checks, args=(guards[n % 2], n)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    ev = guards[0].audit.evidence
+    entries = list(ev.log.entries())
+    assert [e.seq for e in entries] == list(range(len(entries)))
+    decided = [e.subject for e in entries if e.kind == "decision"]
+    assert sorted(decided) == sorted(d.id for d in made) and len(made) == 24
+    blocked = [d for d in made if d.blocked]
+    assert len(blocked) == 12 and all("sexual_minors" in d.categories for d in blocked)
+    sealed = [e for e in entries if e.kind == "evidence.store"]
+    assert len(sealed) == 12 and len(entries) == 36
+    for d in blocked:
+        (item,) = ev.vault.items(decision_id=d.id)
+        assert item.content_kind == "prompt"
+        assert ev.vault.open(item.id, actor="t", reason="test") == b"naked child"
+    result = ev.log.verify()
+    assert result.ok, result.problems
+    sizes = [c.tree_size for c in ev.log.checkpoints()]
+    assert sizes[:9] == list(range(4, 37, 4))  # opening items above logged 12 accesses
+    for guard in guards:
+        guard.store.close()

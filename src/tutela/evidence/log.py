@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import BigInteger, Engine, bindparam, func, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +30,8 @@ from tutela.errors import InputError, TutelaError
 from tutela.evidence import merkle
 from tutela.evidence.models import AuditEntryRow, CheckpointRow, now, utc
 from tutela.evidence.signing import CheckpointSigner, checkpoint_note
+from tutela.store.fastsql import Statements
+from tutela.store.group_commit import connection_of
 
 ENTRY_VERSION = 1
 DEFAULT_ORIGIN = "tutela/audit-log"
@@ -50,6 +53,11 @@ class EntryKind:
     REPORT_SUBMIT = "report.submit"
 
 
+# json.dumps with options builds a new encoder per call; one instance with the same options
+# gives the same bytes (the canonical form verify() re-derives) for less, once per leaf
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_entry(
     seq: int, kind: str, at: datetime, actor: str | None, subject: str | None, data: dict[str, Any]
 ) -> bytes:
@@ -63,7 +71,7 @@ def encode_entry(
         "subject": subject,
         "data": data,
     }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(doc).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +181,9 @@ class AuditLog:
         self.origin = origin
         self.checkpoint_every = checkpoint_every
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # the append path's statements, prepared (store/fastsql.py): they run for every
+        # decision, where SQLAlchemy's per-execute machinery cost more than SQLite's work
+        self._sql = Statements(engine)
 
     # ---- appending -------------------------------------------------------------------------
 
@@ -213,14 +224,15 @@ class AuditLog:
         actor: str | None,
         at: datetime,
     ) -> LogEntry:
-        seq = _next_seq(s)
+        conn = connection_of(s)
+        seq = self._next_seq(s, conn)
         entry = encode_entry(seq, kind, at, actor, subject, data)
         leaf = merkle.leaf_hash(entry)
-        # A Core insert on the session's connection: this runs once per decision on the
-        # request path, and the ORM's unit of work (add + flush) cost ~3x as much for a row
-        # nobody reads back through the identity map.
-        s.connection().execute(
-            _INSERT_ENTRY,
+        # Prepared on the transaction's connection: this runs once per decision on the
+        # request path; the ORM's unit of work (add + flush) cost ~3x a Core insert, and a
+        # Core insert several times the prepared one, for a row nobody reads back here.
+        self._sql(_INSERT_ENTRY).execute(
+            conn,
             {
                 "seq": seq,
                 "kind": kind,
@@ -235,6 +247,28 @@ class AuditLog:
         if self.signer is not None and (seq + 1) % self.checkpoint_every == 0:
             self._checkpoint_in(s, seq + 1)
         return LogEntry(seq, kind, at, actor, subject, data, entry, leaf)
+
+    def _next_seq(self, s: Session, conn: Connection) -> int:
+        """The index the next leaf written in ``s``'s transaction (on ``conn``) takes.
+
+        The first append of a transaction serialises appenders (PostgreSQL: an advisory lock
+        held to the commit; SQLite: the write lock the transaction already holds once it
+        wrote anything) and reads the current end of the log; later appends in the same
+        transaction (a group-commit batch of decisions) continue from the index kept in
+        ``s.info``, so a batch reads the end of the log once, not once per decision. Nobody
+        else can append between, since the lock is held until the commit, and a rolled-back
+        transaction takes its ``s.info`` with it (each transaction gets a new Session).
+        """
+        cached = s.info.get(_NEXT_SEQ_KEY)
+        if cached is not None:
+            return int(cached)
+        if conn.dialect.name == "postgresql":
+            # serialise appenders across workers: the lock first, then the end is read (in a
+            # statement of its own, so its snapshot is taken once the lock is held)
+            self._sql(_PG_LOCK).first(conn, {"id": _PG_APPEND_LOCK})
+        row = self._sql(_MAX_SEQ).first(conn, {})
+        last = row[0] if row is not None else None
+        return 0 if last is None else int(last) + 1
 
     def record_decision(self, decision: Decision, session: Session | None = None) -> LogEntry:
         """The hook target: one leaf per decision, carrying its JSON shape (no prompt text)."""
@@ -352,53 +386,55 @@ class AuditLog:
             return self._checkpoint_in(s, size)
 
     def _checkpoint_in(self, s: Session, size: int) -> Checkpoint:
+        """Sign the tree of ``size`` leaves in ``s``'s transaction (or return the one signed).
+
+        Runs on the request path of every ``checkpoint_every``-th decision, so its
+        statements are prepared like the append's.
+        """
         if self.signer is None:
             raise TutelaError("no signing key: this log cannot sign checkpoints")
         if size <= 0:
             raise InputError("the log is empty: nothing to checkpoint")
-        existing = s.get(CheckpointRow, size)
+        conn = connection_of(s)
+        existing = self._sql(_GET_CHECKPOINT).first(conn, {"size": size})
         if existing is not None:
-            return _checkpoint(existing)
+            tree_size, root_hash, created_at, key_id, signature, note = existing
+            return Checkpoint(tree_size, root_hash, utc(created_at), key_id, signature, note)
         frontier = self._frontier_at(s, size)
         at = now()
         root_hash = frontier.root()
         note = checkpoint_note(self.origin, size, root_hash, at)
-        row = CheckpointRow(
-            tree_size=size,
-            root_hash=root_hash,
-            created_at=at,
-            key_id=self.signer.key_id,
-            signature=self.signer.sign(note),
-            note=note,
-            frontier=frontier.to_bytes(),
+        signature = self.signer.sign(note)
+        self._sql(_INSERT_CHECKPOINT).execute(
+            conn,
+            {
+                "tree_size": size,
+                "root_hash": root_hash,
+                "created_at": at,
+                "key_id": self.signer.key_id,
+                "signature": signature,
+                "note": note,
+                "frontier": frontier.to_bytes(),
+            },
         )
-        s.add(row)
-        s.flush()
-        return _checkpoint(row)
+        return Checkpoint(size, root_hash, utc(at), self.signer.key_id, signature, note)
 
     def _frontier_at(self, s: Session, size: int) -> merkle.Frontier:
         """The tree's right edge at ``size``: from the nearest earlier checkpoint's saved edge
         plus the leaves after it (O(interval) reads), or from every leaf when there is none."""
-        prev = s.scalars(
-            select(CheckpointRow)
-            .where(CheckpointRow.tree_size < size, CheckpointRow.frontier.is_not(None))
-            .order_by(CheckpointRow.tree_size.desc())
-            .limit(1)
-        ).first()
+        conn = connection_of(s)
+        prev = self._sql(_PREV_FRONTIER).first(conn, {"size": size})
         frontier = merkle.Frontier()
         if prev is not None:
+            prev_size, saved = prev
             try:
-                frontier = merkle.Frontier.from_bytes(prev.frontier or b"")
+                frontier = merkle.Frontier.from_bytes(saved or b"")
             except ValueError:
                 frontier = merkle.Frontier()  # unusable: rebuild from the leaves
-            if frontier.size != prev.tree_size:
+            if frontier.size != prev_size:
                 frontier = merkle.Frontier()
-        leaves = s.scalars(
-            select(AuditEntryRow.leaf_hash)
-            .where(AuditEntryRow.seq >= frontier.size, AuditEntryRow.seq < size)
-            .order_by(AuditEntryRow.seq)
-        ).all()
-        for leaf in leaves:
+        leaves = self._sql(_LEAVES_BETWEEN).all(conn, {"start": frontier.size, "end": size})
+        for (leaf,) in leaves:
             frontier.append(leaf)
         if frontier.size != size:
             raise InputError(f"the log has only {frontier.size} entries, not {size}")
@@ -544,31 +580,38 @@ class AuditLog:
         return result
 
 
-_INSERT_ENTRY = AuditEntryRow.__table__.insert()  # built once: its compiled form is cached
-_MAX_SEQ = select(func.max(AuditEntryRow.seq))
+# The hot statements, each naming every parameter (the prepared path applies no column
+# defaults and passes no values of its own)
+_ENTRIES = AuditEntryRow.__table__
+_CHECKPOINTS = CheckpointRow.__table__
+_INSERT_ENTRY = insert(_ENTRIES).values({c.name: bindparam(c.name) for c in _ENTRIES.c})
+_MAX_SEQ = select(func.max(_ENTRIES.c.seq))
+_PG_LOCK = select(func.pg_advisory_xact_lock(bindparam("id", type_=BigInteger)))
+_GET_CHECKPOINT = select(
+    _CHECKPOINTS.c.tree_size,
+    _CHECKPOINTS.c.root_hash,
+    _CHECKPOINTS.c.created_at,
+    _CHECKPOINTS.c.key_id,
+    _CHECKPOINTS.c.signature,
+    _CHECKPOINTS.c.note,
+).where(_CHECKPOINTS.c.tree_size == bindparam("size"))
+# the newest checkpoint below a size that saved its frontier; max() rather than ORDER BY ...
+# LIMIT 1, whose SQLite form carries an OFFSET parameter of SQLAlchemy's own
+_PREV_FRONTIER = select(_CHECKPOINTS.c.tree_size, _CHECKPOINTS.c.frontier).where(
+    _CHECKPOINTS.c.tree_size
+    == select(func.max(_CHECKPOINTS.c.tree_size))
+    .where(_CHECKPOINTS.c.tree_size < bindparam("size"), _CHECKPOINTS.c.frontier.is_not(None))
+    .scalar_subquery()
+)
+_LEAVES_BETWEEN = (
+    select(_ENTRIES.c.leaf_hash)
+    .where(_ENTRIES.c.seq >= bindparam("start"), _ENTRIES.c.seq < bindparam("end"))
+    .order_by(_ENTRIES.c.seq)
+)
+_INSERT_CHECKPOINT = insert(_CHECKPOINTS).values(
+    {c.name: bindparam(c.name) for c in _CHECKPOINTS.c}
+)
 _NEXT_SEQ_KEY = "tutela.audit_log.next_seq"
-
-
-def _next_seq(s: Session) -> int:
-    """The index the next leaf written in ``s``'s transaction takes.
-
-    The first append of a transaction serialises appenders (PostgreSQL: an advisory lock
-    held to the commit; SQLite: the write lock the transaction already holds once it wrote
-    anything) and reads the current end of the log; later appends in the same transaction
-    (a group-commit batch of decisions) continue from the index kept in ``s.info``, so a
-    batch reads the end of the log once, not once per decision. Nobody else can append
-    between, since the lock is held until the commit, and a rolled-back transaction takes
-    its ``s.info`` with it (each transaction gets a new Session).
-    """
-    cached = s.info.get(_NEXT_SEQ_KEY)
-    if cached is not None:
-        return int(cached)
-    conn = s.connection()
-    if conn.dialect.name == "postgresql":
-        # serialise appenders across workers: the next index is read, then written
-        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_APPEND_LOCK})
-    last = conn.execute(_MAX_SEQ).scalar()
-    return 0 if last is None else int(last) + 1
 
 
 def _entry_problem(row: AuditEntryRow) -> str | None:

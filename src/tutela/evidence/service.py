@@ -128,7 +128,9 @@ class DecisionRecorder:
         ev = self.evidence
         ev.log.record_decision(decision, session=session)
         if preserved_category(decision) is not None:
-            prompt = _stored_prompt(session, decision.id)
+            # the text the store kept with the decision, as the insert just wrote it (no
+            # flush and read-back: see DecisionRepository.kept_prompt)
+            prompt = ev.store.decisions.kept_prompt(session, decision.id)
             ev.vault.preserve(decision, prompt=prompt, session=session)
 
     def preserve_image(self, decision: Decision, image: Any) -> list[EvidenceItem]:
@@ -167,15 +169,6 @@ def _image_bytes(image: Any) -> tuple[bytes, str]:
         if data.startswith(magic):
             return data, media_type
     return data, "application/octet-stream"
-
-
-def _stored_prompt(session: Session, decision_id: str) -> str | None:
-    """The prompt text the store kept with the decision (kept for every non-allowed one)."""
-    from tutela.store.decisions import DecisionRow
-
-    session.flush()
-    row = session.get(DecisionRow, decision_id)
-    return row.prompt_text if row is not None else None
 
 
 def attach(guard: Guard) -> DecisionRecorder:
