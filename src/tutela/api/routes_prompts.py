@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,6 +21,16 @@ router = APIRouter(prefix="/v1", tags=["prompts"])
 log = get_logger("tutela.api.prompts")
 
 NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+class _DecisionResponse(JSONResponse):
+    """``JSONResponse``'s bytes, from one encoder built once (``json.dumps`` with options
+    builds a new one per call)."""
+
+    def render(self, content: Any) -> bytes:
+        return _encode(content).encode("utf-8")
 
 
 class PromptCheckIn(BaseModel):
@@ -61,19 +74,23 @@ class PromptCheckIn(BaseModel):
         **AUTH_ERRORS,
     },
 )
-def check_prompt(
+async def check_prompt(
     body: PromptCheckIn,
     request: Request,
     key: ApiKey = Depends(require(Scope.CHECK)),
 ) -> JSONResponse:
     """Check ``text`` for ``account``; the decision is stored before this answers.
 
-    Runs in FastAPI's thread pool: the check is CPU work and the insert is blocking I/O.
+    The check is CPU work and blocking I/O (the insert), so it runs in the service's worker
+    threads (:mod:`tutela.api.offload`); the rest of the request stays on the event loop.
     """
-    guard = request.app.state.guard
-    decision = guard.check_prompt(body.text, account=body.account, locale=body.locale)
+    state = request.app.state
+    guard = state.guard
+    decision = await state.offload(
+        guard.check_prompt, body.text, account=body.account, locale=body.locale
+    )
     metrics.observe_decision(decision)
     if guard.settings.log_prompts:  # off by default: logs outlive the store's retention
         log.info("prompt", request_id=request_id(request), decision_id=decision.id,
                  verdict=str(decision.verdict), text=body.text)
-    return JSONResponse(decision.to_dict())
+    return _DecisionResponse(decision.to_dict())
