@@ -9,6 +9,7 @@ sums what every worker wrote there.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -39,10 +40,17 @@ DECISIONS = Counter(
 )
 
 
+_decision_series: dict[tuple[str, str, str], Any] = {}
+"""``DECISIONS``' children by label values: ``labels()`` takes a lock and validates the
+labels on every call. Bounded: kinds x verdicts x categories."""
+
+
 def observe_decision(decision: Decision) -> None:
-    DECISIONS.labels(
-        str(decision.kind), str(decision.verdict), decision.top_category() or "none"
-    ).inc()
+    key = (str(decision.kind), str(decision.verdict), decision.top_category() or "none")
+    series = _decision_series.get(key)
+    if series is None:  # a race only creates the same child twice
+        series = _decision_series[key] = DECISIONS.labels(*key)
+    series.inc()
 
 
 def exposition() -> tuple[bytes, str]:
