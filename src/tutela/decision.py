@@ -6,7 +6,8 @@ store, the API and the reports cannot drift apart. Everything else imports from 
 
 from __future__ import annotations
 
-import uuid
+import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -93,8 +94,7 @@ class Signal:
 
 def new_decision_id() -> str:
     """A sortable, unguessable id: ``dec_`` + UUIDv7-like hex (time prefix + random)."""
-    ms = int(datetime.now(UTC).timestamp() * 1000)
-    return f"dec_{ms:012x}{uuid.uuid4().hex[:20]}"
+    return f"dec_{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
 
 
 @dataclass(slots=True)
