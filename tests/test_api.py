@@ -6,6 +6,7 @@ matters, on PostgreSQL), then talks to it through Starlette's test client.
 
 from __future__ import annotations
 
+import importlib
 import json
 import socket
 from collections.abc import Iterator
@@ -13,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tutela import Guard
 from tutela.api import auth
-from tutela.api.app import create_app
+from tutela.api.app import ROUTER_MODULES, create_app
 
 BLOCKED = "naked child"  # a short filter test string the default policy blocks
 ALLOWED = "a watercolour of a lighthouse at dawn"
@@ -263,6 +265,18 @@ def test_health_and_docs(svc: Service) -> None:
 
 
 # --- the database goes away: 503, never an unchecked allow -----------------------------------
+def test_routes_are_added_flat_with_the_same_openapi_document(svc: Service) -> None:
+    """create_app puts the routers' routes in the app's own list (cheaper to match than
+    included routers); the app must be what include_router would have built."""
+    included = FastAPI(title="Tutela", version=svc.client.app.version,  # type: ignore[attr-defined]
+                       summary="Child-safety guard for AI image generation", redoc_url=None)
+    for name in ROUTER_MODULES:
+        included.include_router(importlib.import_module(name).router)
+    assert svc.client.app.openapi() == included.openapi()  # type: ignore[attr-defined]
+    paths = {getattr(r, "path", None) for r in svc.client.app.routes}  # type: ignore[attr-defined]
+    assert "/v1/prompts/check" in paths and "/healthz" in paths
+
+
 def test_unreachable_database_is_503(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

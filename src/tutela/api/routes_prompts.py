@@ -79,11 +79,9 @@ async def check_prompt(
     request: Request,
     key: ApiKey = Depends(require(Scope.CHECK)),
 ) -> JSONResponse:
-    """Check ``text`` for ``account``; the decision is stored before this answers.
-
-    The check is CPU work and blocking I/O (the insert), so it runs in the service's worker
-    threads (:mod:`tutela.api.offload`); the rest of the request stays on the event loop.
-    """
+    """Check ``text`` for ``account``; the decision is stored before this answers."""
+    # The check is CPU work and blocking I/O (the insert), so it runs in the service's
+    # worker threads (api/offload.py); the rest of the request stays on the event loop.
     state = request.app.state
     guard = state.guard
     decision = await state.offload(
