@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tutela.accounts.tables import AccountRow, ActionRow
 from tutela.store.database import Store
@@ -80,3 +80,22 @@ def test_rolled_back_with_its_transaction(store: Store) -> None:
             p(INSERT).execute(conn, _values("gone", at))
             tx.rollback()
         assert p(LOAD).first(conn, {"account_id": "gone"}) is None
+
+
+def test_a_lost_connection_is_invalidated_like_sqlalchemy_does(store: Store) -> None:
+    """PostgreSQL only: the server ends the session; the error says the connection is gone
+    (the store's "database unavailable"), and the pool hands out a fresh one next time."""
+    if store.dialect != "postgresql":
+        pytest.skip("a server-side disconnect needs a server")
+    store.upgrade()
+    p = Statements(store.engine)(LOAD)
+    with store.engine.connect() as victim:
+        pid = victim.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with store.engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        with pytest.raises(OperationalError) as caught:
+            p.first(victim, {"account_id": "x"})
+        assert caught.value.connection_invalidated
+        assert victim.invalidated
+    with store.engine.connect() as fresh:
+        assert p.first(fresh, {"account_id": "x"}) is None

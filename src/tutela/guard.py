@@ -26,6 +26,7 @@ from tutela.image.output import OutputResult, image_decision
 from tutela.policy import Judgement, Policy
 from tutela.store.database import Store
 from tutela.store.decisions import decision_row
+from tutela.store.group_commit import connection_of
 from tutela.text.reader import PromptReader, PromptReading
 
 if TYPE_CHECKING:  # provenance loads the C2PA library: imported when first used
@@ -110,8 +111,6 @@ class Guard:
         Raises :class:`tutela.errors.StoreUnavailable` when the database cannot be used, so
         callers fail closed instead of answering with an unrecorded decision.
         """
-        from tutela.store.group_commit import connection_of  # loaded already: a dict lookup
-
         row = decision_row(
             decision,
             prompt=prompt,

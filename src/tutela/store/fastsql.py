@@ -91,14 +91,21 @@ class Prepared:
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         args = self._args(params)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        driver = conn.connection.driver_connection
+        cursor = driver.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(self.sql, args)
         except self.dialect.loaded_dbapi.Error as exc:
+            # as SQLAlchemy does: a lost connection is invalidated (the pool replaces it)
+            # and the error says so, which the store reads as "database unavailable"
+            lost = self.dialect.is_disconnect(exc, driver, cursor)
             cursor.close()
+            if lost:
+                conn.invalidate(exc)
             raise DBAPIError.instance(
-                self.sql, args, exc, self.dialect.loaded_dbapi.Error, dialect=self.dialect
-            ) from exc
+                self.sql, args, exc, self.dialect.loaded_dbapi.Error,
+                connection_invalidated=lost, dialect=self.dialect,
+            ) from exc  # fmt: skip
         return cursor
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
