@@ -95,6 +95,37 @@ def test_lsh_index_finds_what_the_linear_oracle_finds() -> None:
             assert lsh.has_near(q, owner, 0.95) == linear.has_near(q, owner, 0.95)
 
 
+def test_fingerprint_is_datasketchs_minhash_whatever_came_before() -> None:
+    """The per-thread sketch is cleared between prompts: each fingerprint equals a MinHash
+    built afresh for that prompt alone, in any order and in any thread."""
+    import threading
+    import zlib
+
+    from datasketch import MinHash
+
+    from tutela.accounts.fingerprint import NUM_PERM, shingles
+
+    texts = ["a watercolour of a lighthouse at dawn", "x", "naked child on a beach",
+             "portrait of an old fisherman, oil painting " * 5]  # fmt: skip
+
+    def fresh(text: str) -> np.ndarray:
+        mh = MinHash(num_perm=NUM_PERM, seed=20240611, hashfunc=zlib.crc32, scheme="affine32")
+        mh.update_batch(list(shingles(" ".join(text.split()))))
+        return mh.hashvalues
+
+    for text in texts + texts[::-1]:
+        assert np.array_equal(fingerprint(text).hashvalues, fresh(text))
+    seen: list[bool] = []
+    worker = threading.Thread(
+        target=lambda: seen.extend(
+            np.array_equal(fingerprint(t).hashvalues, fresh(t)) for t in texts
+        )
+    )
+    worker.start()
+    worker.join()
+    assert seen == [True] * len(texts)
+
+
 def test_lsh_scores_few_and_many_candidates_alike() -> None:
     """A few candidates are scored one by one, many at once: both give :func:`similarity`."""
     texts = [f"a watercolour of a harbour with {n} boats at dawn, oil on canvas" for n in range(20)]

@@ -15,6 +15,7 @@ takes incremental inserts.
 from __future__ import annotations
 
 import hashlib
+import threading
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,6 +36,26 @@ assert _LSH_BANDS[0] * _LSH_BANDS[1] == NUM_PERM
 @lru_cache(maxsize=1)
 def _permutations() -> object:
     return MinHash(num_perm=NUM_PERM, seed=_SEED).permutations
+
+
+_local = threading.local()
+
+
+def _sketch() -> MinHash:
+    """This thread's MinHash, cleared for a new prompt. Building one per prompt (checking
+    and copying the permutations) cost more than hashing the prompt's shingles."""
+    mh: MinHash | None = getattr(_local, "minhash", None)
+    if mh is None:
+        mh = _local.minhash = MinHash(
+            num_perm=NUM_PERM,
+            seed=_SEED,
+            hashfunc=zlib.crc32,
+            permutations=_permutations(),
+            scheme=_SCHEME,
+        )
+    else:
+        mh.clear()
+    return mh
 
 
 def shingles(text: str, k: int = SHINGLE) -> set[bytes]:
@@ -67,13 +88,7 @@ def fingerprint(normalised: str) -> Fingerprint:
     """Fingerprint an already normalised prompt (``PromptReading.normalised``)."""
     text = " ".join(normalised.split())
     sh = shingles(text)
-    mh = MinHash(
-        num_perm=NUM_PERM,
-        seed=_SEED,
-        hashfunc=zlib.crc32,
-        permutations=_permutations(),
-        scheme=_SCHEME,
-    )
+    mh = _sketch()
     mh.update_batch(list(sh))
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return Fingerprint(mh.hashvalues.astype(np.uint32), len(sh), digest)
