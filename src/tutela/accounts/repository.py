@@ -148,10 +148,14 @@ class AccountRepository:
     ) -> tuple[AccountState, list[Attempt] | None]:
         """The state and, when the account was blocked within ``window`` before ``at``, its
         attempts since ``at - window`` (else None): what a check after a block needs, read
-        on one connection instead of two (the monitor's hot path)."""
+        on one connection instead of two (the monitor's hot path). A suspended account's
+        checks stop before its prompt is read, so its attempts are not read either."""
         with self._errors(), self.engine.connect() as conn:
             state = self._state(conn, account_id)
-            if not state.recently_blocked(at, window):
+            if (
+                not state.recently_blocked(at, window)
+                or state.action_in_force(at) is AccountAction.SUSPEND
+            ):
                 return state, None
             return state, self._attempts(conn, account_id, at - window)
 
