@@ -99,3 +99,26 @@ def test_a_lost_connection_is_invalidated_like_sqlalchemy_does(store: Store) -> 
         assert victim.invalidated
     with store.engine.connect() as fresh:
         assert p.first(fresh, {"account_id": "x"}) is None
+
+
+def test_remembered_time_conversions_keep_zones_apart(store: Store) -> None:
+    """The same instant in two zones, and the same wall time in two zones, each stored as
+    its own instant (the conversion cache is keyed by value and offset)."""
+    from datetime import timezone
+
+    store.upgrade()
+    prepared = Statements(store.engine)
+    plus2 = timezone(timedelta(hours=2))
+    noon_utc = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    cases = {
+        "utc": noon_utc,
+        "same-instant": noon_utc.astimezone(plus2),  # 14:00+02:00
+        "same-wall-time": datetime(2026, 3, 1, 12, 0, tzinfo=plus2),  # 10:00 UTC
+    }
+    with store.engine.begin() as conn:
+        for account, at in cases.items():
+            prepared(INSERT).execute(conn, _values(account, at))
+    with store.engine.connect() as conn:
+        for account, at in cases.items():
+            row = prepared(LOAD).first(conn, {"account_id": account})
+            assert row is not None and row[1] == at and row[1].utcoffset() == timedelta(0)

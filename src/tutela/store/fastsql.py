@@ -148,26 +148,37 @@ class Prepared:
 
 
 def _bind_processor(type_: Any, dialect: Dialect) -> Processor:
-    """The type's bind processor; for datetimes, remembered per value (see :func:`_memo`)."""
-    proc = type_.dialect_impl(dialect).bind_processor(dialect)
-    if proc is None:
-        return None
-    try:
-        is_time = issubclass(type_.python_type, datetime)
-    except NotImplementedError:
-        is_time = False
-    return _memo(proc) if is_time else proc
+    """The type's bind processor; for date-times, with results shared (see :func:`_memo`)."""
+    impl = type_.dialect_impl(dialect)
+    proc = impl.bind_processor(dialect)
+    if proc is None or not _is_datetime(type_):
+        return proc
+    # one cache per type and dialect: every column of that type converts alike
+    cache = _TIME_CACHES.setdefault((repr(type_), type(type_), dialect.name), {})
+    return _memo(proc, cache)
+
+
+def _is_datetime(type_: Any) -> bool:
+    """Whether the type stores ``datetime`` values (a TypeDecorator asks its ``impl``)."""
+    for t in (type_, getattr(type_, "impl_instance", None)):
+        try:
+            if t is not None and issubclass(t.python_type, datetime):
+                return True
+        except NotImplementedError:
+            continue
+    return False
 
 
 _MISS = object()
+_TIME_CACHES: dict[tuple[str, type, str], dict[Any, Any]] = {}
 
 
-def _memo(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``proc`` with its last results remembered. One check writes the same instant into
-    several columns and statements (the attempt, the state, the action, the index entry), and
-    SQLite's datetime conversion costs several µs each time. Keyed by the value and its UTC
-    offset: equal instants in different zones are equal datetimes, but not the same text."""
-    cache: dict[Any, Any] = {}
+def _memo(proc: Callable[[Any], Any], cache: dict[Any, Any]) -> Callable[[Any], Any]:
+    """``proc`` with its recent results remembered in ``cache``. One check writes the same
+    instant into several columns and statements (the attempt, the state, the action, the
+    index entry), and SQLite's datetime conversion costs several µs each time. Keyed by the
+    value and its UTC offset: equal instants in different zones are equal datetimes, but
+    not the same text."""
 
     def run(value: Any) -> Any:
         key = (value, value.utcoffset())
