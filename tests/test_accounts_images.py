@@ -81,16 +81,27 @@ class Counting(ImageDetector):
         return []
 
 
-def test_suspended_account_edit_is_blocked_before_any_detector(tmp_path: Path) -> None:
+def test_suspended_account_images_are_blocked_before_any_detector(tmp_path: Path) -> None:
+    """Edits, outputs and uploads of a suspended account: blocked, no model and no prompt
+    reader runs, nothing is scored; the image is still hashed (banks are matched)."""
     guard = Guard.open(data_dir=tmp_path / "data")
     counting = Counting()
     guard.images.use_detectors([counting])
     guard.accounts.set_action("s1", AccountAction.SUSPEND, "abuse", "admin", T0)
-    d = guard.check_edit("add a party hat", encode(drawn(4), "PNG"), "s1", at=T0)
-    assert d.verdict is Verdict.BLOCK and d.account_action is AccountAction.SUSPEND
-    assert counting.calls == 0 and d.signals == []
-    assert guard.store.decisions.get(d.id) is not None
-    guard.check_upload(encode(drawn(4), "PNG"), "other", at=T0)
+    image = encode(drawn(4), "PNG")
+    decisions = [
+        guard.check_edit("add a party hat", image, "s1", at=T0),
+        guard.check_output(image, "s1", prompt="a lighthouse at dawn", at=T0).decision,
+        guard.check_upload(image, "s1", at=T0),
+    ]
+    for d in decisions:
+        assert d.verdict is Verdict.BLOCK and d.account_action is AccountAction.SUSPEND
+        assert any("account suspended (abuse)" in r for r in d.reasons)
+        assert d.categories == {} and not d.report
+        assert {s.detector for s in d.signals} <= {"pdq"}  # hashed, nothing detected
+        assert guard.store.decisions.get(d.id) is not None
+    assert counting.calls == 0
+    guard.check_upload(image, "other", at=T0)
     assert counting.calls == 1  # the detector works; it was skipped for the suspended one
 
 
@@ -99,3 +110,27 @@ def test_upload_decisions_carry_the_action_in_force(tmp_path: Path) -> None:
     guard.check_prompt("naked child", account="u1", at=T0)
     d = guard.check_upload(encode(drawn(3), "PNG"), "u1", at=T0 + timedelta(minutes=1))
     assert d.verdict is Verdict.ALLOW and d.account_action is AccountAction.WARN
+
+
+def test_suspended_accounts_known_material_is_still_matched_and_reported(tmp_path: Path) -> None:
+    """No model runs for a suspended account, but a hash-bank match is found, reported and
+    its image sealed: suspension must not hide known material from the reporting path."""
+    from imagesamples import sample
+
+    from tutela.hashes.repository import BankRepository
+    from tutela.image.pdq import hash_image
+
+    guard = Guard.open(data_dir=tmp_path / "data")
+    counting = Counting()
+    guard.images.use_detectors([counting])
+    banks = BankRepository(guard.store)
+    banks.create_bank("known-list", "block")
+    known = sample("astronaut")  # a benign image standing in for a known list entry
+    banks.add_entry("known-list", hash_image(known).hash, ref="case-1")
+    guard.accounts.set_action("s2", AccountAction.SUSPEND, "abuse", "admin", T0)
+    d = guard.check_upload(encode(known, "PNG"), "s2", at=T0)
+    assert counting.calls == 0
+    assert d.verdict is Verdict.BLOCK and d.account_action is AccountAction.SUSPEND
+    assert d.top_category() == "sexual_minors" and d.report
+    assert any(s.kind == "hash_match" for s in d.signals)
+    assert guard.audit.evidence.vault.items(decision_id=d.id)

@@ -198,9 +198,13 @@ class Guard:
         prompt bank. Raises :class:`tutela.errors.ImageError` / ``PromptError`` on bad input.
         """
         at = at or datetime.now(UTC)
-        reading = self.reader.read(prompt) if prompt else None
         gate = self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
-        inspection = self.images.inspect(image)
+        # suspended: no detector runs, neither the prompt reader nor the image models; the
+        # hash banks still do (known material is reported whoever sends it)
+        reading = self.reader.read(prompt) if prompt and not gate.halted else None
+        if prompt and gate.halted:
+            self.reader.validate(prompt)
+        inspection = self.images.inspect(image, detect=not gate.halted)
         prompt_signals = reading.signals if reading else []
         decision = self._settle_image(
             gate, gate.policy.judge_image(inspection.signals, prompt_signals=prompt_signals),
@@ -249,16 +253,14 @@ class Guard:
         at = at or datetime.now(UTC)
         self.reader.validate(text)
         gate = self.accounts.before(account, Feature.IMAGE_EDIT, at)
-        if gate.halted:  # suspended: blocked before any detector runs
-            decision = self.accounts.halted(gate, CheckKind.EDIT)
-            self.record(decision, prompt=text)
-            return decision
-        reading = self.reader.read(text)
-        inspection = self.images.inspect(source_image)
+        # suspended: blocked before any detector runs (the hash banks still match the photo)
+        reading = None if gate.halted else self.reader.read(text)
+        inspection = self.images.inspect(source_image, detect=not gate.halted)
         self.accounts.image_gate(gate, inspection.signals)  # a real person: stricter age rule
+        prompt_signals = reading.signals if reading else []
         return self._settle_image(
             gate,
-            gate.policy.judge_image(inspection.signals, prompt_signals=reading.signals, edit=True),
+            gate.policy.judge_image(inspection.signals, prompt_signals=prompt_signals, edit=True),
             inspection, CheckKind.EDIT, account, at, source_image, reading=reading, prompt=text,
         )
 
@@ -268,7 +270,7 @@ class Guard:
         """Check an image a user uploads or shares (hash banks and detectors)."""
         at = at or datetime.now(UTC)
         gate = self.accounts.before(account, Feature.UPLOAD, at)
-        inspection = self.images.inspect(image)
+        inspection = self.images.inspect(image, detect=not gate.halted)  # suspended: banks only
         return self._settle_image(
             gate, gate.policy.judge_image(inspection.signals), inspection, CheckKind.UPLOAD,
             account, at, image,

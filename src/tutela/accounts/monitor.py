@@ -34,7 +34,7 @@ from tutela.accounts.repository import AccountRepository, ActionChange
 from tutela.accounts.state import AccountState, Attempt, Verification
 from tutela.accounts.tables import ACCOUNT_ID_MAX
 from tutela.accounts.tiers import GENERATION_FEATURES, AgeTier, Feature, meets
-from tutela.decision import AccountAction, Category, CheckKind, Decision, Signal, Verdict
+from tutela.decision import AccountAction, Category, Signal, Verdict
 from tutela.errors import InputError
 from tutela.policy import Judgement, Policy, Thresholds
 from tutela.store.admin import AdminAction
@@ -491,19 +491,6 @@ class AccountMonitor:
             with self.repo.engine.begin() as conn:
                 outcome.write(conn)
             outcome.write.committed()
-
-    def halted(self, gate: Gate, kind: CheckKind) -> Decision:
-        """The decision for a suspended account: blocked, no detector has run."""
-        return Decision(
-            verdict=Verdict.BLOCK,
-            categories={},
-            reasons=list(gate.refusals),
-            signals=[],
-            kind=kind,
-            account=gate.account,
-            account_action=AccountAction.SUSPEND,
-            created_at=gate.at,
-        )
 
     # --- the indexes ---------------------------------------------------------------------
     def _indexed_for(self, account: str | None, fp: Fingerprint) -> bool:

@@ -116,8 +116,12 @@ class ImageInspector:
         fmt = (image.format or "").lower() or None
         return DecodedImage(rgb, fmt, rgb.width, rgb.height)  # type: ignore[arg-type]
 
-    def inspect(self, image: ImageInput, *, match: bool = True) -> Inspection:
-        """Every signal for ``image``. Raises :class:`ImageError` for undecodable input."""
+    def inspect(self, image: ImageInput, *, match: bool = True, detect: bool = True) -> Inspection:
+        """Every signal for ``image``. Raises :class:`ImageError` for undecodable input.
+
+        ``detect=False`` stops after the hash banks: no model runs (a suspended account's
+        image is blocked before any detector, yet known material in it is still matched,
+        reported and preserved)."""
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
         decoded = self.load(image)
@@ -134,9 +138,10 @@ class ImageInspector:
             signals += self._match(pdq)
             seconds["match"] = time.perf_counter() - t0
 
-        run = self.runner.run(decoded.image)
-        signals += run.signals
-        seconds.update(run.seconds)
+        if detect:
+            run = self.runner.run(decoded.image)
+            signals += run.signals
+            seconds.update(run.seconds)
         return Inspection(
             image=decoded.image,
             width=decoded.width,
