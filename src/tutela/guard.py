@@ -7,7 +7,7 @@ can be tested without the Guard, and every flow reads top to bottom in a few lin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from tutela.accounts.monitor import AccountMonitor, Gate
-from tutela.accounts.repository import AccountRepository
+from tutela.accounts.monitor import STALE_RETRIES, AccountMonitor, Gate
+from tutela.accounts.repository import AccountRepository, StaleAccountState
 from tutela.accounts.tiers import Feature
 from tutela.config import Settings
 from tutela.decision import CheckKind, Decision
+from tutela.errors import StoreUnavailable
 from tutela.image.inspect import ImageInput, ImageInspector, Inspection
 from tutela.image.output import OutputResult, image_decision
 from tutela.policy import Judgement, Policy
@@ -151,24 +152,33 @@ class Guard:
         """
         at = at or datetime.now(UTC)
         self.reader.validate(text)
-        gate = self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
-        reading = None if gate.halted else self.reader.read(text)  # suspended: no detector runs
-        screened = self.accounts.screen(gate, reading)
-        outcome = self.accounts.finish(gate, screened, gate.policy.judge_prompt(screened.signals))
-        decision = Decision(
-            verdict=outcome.verdict,
-            categories=outcome.categories,
-            reasons=outcome.reasons,
-            signals=outcome.signals,
-            kind=CheckKind.PROMPT,
-            account=account,
-            account_action=outcome.action,
-            report=outcome.report,
-            language=(reading.language if reading else None) or locale,
-            created_at=at,
-        )
-        self.record(decision, prompt=text, account_write=outcome.write)
-        return decision
+        read: PromptReading | None = None
+        for _ in _until_account_written():
+            gate = self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
+            if read is None and not gate.halted:
+                read = self.reader.read(text)
+            reading = None if gate.halted else read  # suspended: no detector runs
+            screened = self.accounts.screen(gate, reading)
+            judgement = gate.policy.judge_prompt(screened.signals)
+            outcome = self.accounts.finish(gate, screened, judgement)
+            decision = Decision(
+                verdict=outcome.verdict,
+                categories=outcome.categories,
+                reasons=outcome.reasons,
+                signals=outcome.signals,
+                kind=CheckKind.PROMPT,
+                account=account,
+                account_action=outcome.action,
+                report=outcome.report,
+                language=(reading.language if reading else None) or locale,
+                created_at=at,
+            )
+            try:
+                self.record(decision, prompt=text, account_write=outcome.write)
+            except StaleAccountState:
+                continue  # another check wrote this account meanwhile: again, on its state
+            return decision
+        raise AssertionError("unreachable")  # _until_account_written raises when it gives up
 
     # --- images (issue 4; docs/image-guard.md) ----------------------------------------------
     @cached_property
@@ -207,7 +217,8 @@ class Guard:
         inspection = self.images.inspect(image, detect=not gate.halted)
         prompt_signals = reading.signals if reading else []
         decision = self._settle_image(
-            gate, gate.policy.judge_image(inspection.signals, prompt_signals=prompt_signals),
+            gate, lambda g: g.policy.judge_image(inspection.signals, prompt_signals=prompt_signals),
+            lambda: self.accounts.before(account, Feature.TEXT_TO_IMAGE, at),
             inspection, CheckKind.OUTPUT, account, at, image,
             reading=reading, prompt=prompt, learn_prompt=True,
         )
@@ -258,10 +269,19 @@ class Guard:
         inspection = self.images.inspect(source_image, detect=not gate.halted)
         self.accounts.image_gate(gate, inspection.signals)  # a real person: stricter age rule
         prompt_signals = reading.signals if reading else []
+
+        def regate() -> Gate:
+            fresh = self.accounts.before(account, Feature.IMAGE_EDIT, at)
+            self.accounts.image_gate(fresh, inspection.signals)
+            return fresh
+
+        def judge(g: Gate) -> Judgement:
+            signals = inspection.signals
+            return g.policy.judge_image(signals, prompt_signals=prompt_signals, edit=True)
+
         return self._settle_image(
-            gate,
-            gate.policy.judge_image(inspection.signals, prompt_signals=prompt_signals, edit=True),
-            inspection, CheckKind.EDIT, account, at, source_image, reading=reading, prompt=text,
+            gate, judge, regate, inspection, CheckKind.EDIT, account, at, source_image,
+            reading=reading, prompt=text,
         )
 
     def check_upload(
@@ -272,14 +292,16 @@ class Guard:
         gate = self.accounts.before(account, Feature.UPLOAD, at)
         inspection = self.images.inspect(image, detect=not gate.halted)  # suspended: banks only
         return self._settle_image(
-            gate, gate.policy.judge_image(inspection.signals), inspection, CheckKind.UPLOAD,
-            account, at, image,
+            gate, lambda g: g.policy.judge_image(inspection.signals),
+            lambda: self.accounts.before(account, Feature.UPLOAD, at),
+            inspection, CheckKind.UPLOAD, account, at, image,
         )
 
     def _settle_image(
         self,
         gate: Gate,
-        judgement: Judgement,
+        judge: Callable[[Gate], Judgement],
+        regate: Callable[[], Gate],
         inspection: Inspection,
         kind: CheckKind,
         account: str | None,
@@ -290,17 +312,33 @@ class Guard:
         prompt: str | None = None,
         learn_prompt: bool = False,
     ) -> Decision:
-        """The tail every image flow shares: the account's ladder, the decision, recording it
-        and sealing blocked content in the evidence vault (issue 7)."""
+        """The tail every image flow shares: the policy's judgement at the account's risk
+        (``judge``), the account's ladder, the decision, recording it and sealing blocked
+        content in the evidence vault (issue 7). If the account changed while this ran,
+        ``regate`` reads it again and the tail runs again on it (the detectors do not)."""
         prompt_signals = reading.signals if reading else ()
-        judgement, action, account_write = self.accounts.settle_image(
-            gate, judgement, prompt_signals, learn_prompt=prompt if learn_prompt else None
-        )
-        decision = image_decision(
-            judgement, inspection, kind, account, prompt_signals,
-            reading.language if reading else None,
-        )
-        decision.account_action, decision.created_at = action, at
-        self.record(decision, prompt=prompt, account_write=account_write)
-        self.audit.preserve_image(decision, image)
-        return decision
+        for _ in _until_account_written():
+            judgement, action, account_write = self.accounts.settle_image(
+                gate, judge(gate), prompt_signals, learn_prompt=prompt if learn_prompt else None
+            )
+            decision = image_decision(
+                judgement, inspection, kind, account, prompt_signals,
+                reading.language if reading else None,
+            )
+            decision.account_action, decision.created_at = action, at
+            try:
+                self.record(decision, prompt=prompt, account_write=account_write)
+            except StaleAccountState:
+                gate = regate()
+                continue
+            self.audit.preserve_image(decision, image)
+            return decision
+        raise AssertionError("unreachable")  # _until_account_written raises when it gives up
+
+
+def _until_account_written() -> Iterator[int]:
+    """The rounds of a check whose account write may find the account changed by another
+    check in the meantime (:class:`StaleAccountState`): each round recomputes on the fresh
+    state; after ``STALE_RETRIES`` the check fails closed (StoreUnavailable: a 503)."""
+    yield from range(STALE_RETRIES)
+    raise StoreUnavailable("the account kept changing while it was being checked; retry")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -30,12 +30,12 @@ from tutela.accounts.ladder import (
     escalate,
     find_probe,
 )
-from tutela.accounts.repository import AccountRepository, ActionChange
+from tutela.accounts.repository import AccountRepository, ActionChange, StaleAccountState
 from tutela.accounts.state import AccountState, Attempt, Verification
 from tutela.accounts.tables import ACCOUNT_ID_MAX
 from tutela.accounts.tiers import GENERATION_FEATURES, AgeTier, Feature, meets
 from tutela.decision import AccountAction, Category, Signal, Verdict
-from tutela.errors import InputError
+from tutela.errors import InputError, StoreUnavailable
 from tutela.policy import Judgement, Policy, Thresholds
 from tutela.store.admin import AdminAction
 from tutela.text.reader import PromptReader, PromptReading
@@ -43,6 +43,9 @@ from tutela.text.reader import PromptReader, PromptReading
 DETECTOR = "account_monitor"
 SM = Category.SEXUAL_MINORS.value
 _NEAR_IDENTICAL = 0.95
+STALE_RETRIES = 25
+"""How often a write is recomputed when the account changed under it before giving up with
+StoreUnavailable (503: fail closed). Each round at least one of the competing writers wins."""
 
 
 def validate_account_id(account: object) -> str:
@@ -572,36 +575,43 @@ class AccountMonitor:
         validate_account_id(account)
         _aware(at)
         _aware(v.verified_at)
-        state = self.repo.load(account)
-        new = state
-        if _replaces(state.age_tier, v.tier):
-            new = replace(
-                new,
-                age_tier=v.tier,
-                age_method=v.method,
-                age_years=v.age_years,
-                age_verified_at=v.verified_at,
-            )
-        if v.jurisdiction:
-            new = replace(new, jurisdiction=v.jurisdiction)
-        change = None
-        need = self.rules.age_assurance.step_up_requires
-        if (
-            state.action_in_force(at) is AccountAction.STEP_UP
-            and meets(v.tier, need)
-            and (state.action_since is None or v.verified_at >= state.action_since)
-        ):
-            reason = f"step-up satisfied by {v.tier} verification ({v.method})"
-            new = replace(new, action=AccountAction.NONE, action_until=None, action_reason=reason)
-            change = ActionChange(AccountAction.NONE, None, reason, "verification")
-        admin = None
-        if actor is not None:
-            details = {"tier": v.tier.value, "method": v.method, "provider": v.provider,
-                       "jurisdiction": v.jurisdiction, "verified_at": v.verified_at.isoformat(),
-                       "lifted_step_up": change is not None}  # fmt: skip
-            admin = AdminAction(actor, "account.verification", account, details)
-        self.repo.add_verification(new, v, at, change, admin)
-        return new
+
+        def attempt() -> AccountState:
+            state = self.repo.load(account)
+            new = state
+            if _replaces(state.age_tier, v.tier):
+                new = replace(
+                    new,
+                    age_tier=v.tier,
+                    age_method=v.method,
+                    age_years=v.age_years,
+                    age_verified_at=v.verified_at,
+                )
+            if v.jurisdiction:
+                new = replace(new, jurisdiction=v.jurisdiction)
+            change = None
+            need = self.rules.age_assurance.step_up_requires
+            if (
+                state.action_in_force(at) is AccountAction.STEP_UP
+                and meets(v.tier, need)
+                and (state.action_since is None or v.verified_at >= state.action_since)
+            ):
+                reason = f"step-up satisfied by {v.tier} verification ({v.method})"
+                new = replace(
+                    new, action=AccountAction.NONE, action_until=None, action_reason=reason
+                )
+                change = ActionChange(AccountAction.NONE, None, reason, "verification")
+            admin = None
+            if actor is not None:
+                details = {"tier": v.tier.value, "method": v.method, "provider": v.provider,
+                           "jurisdiction": v.jurisdiction,
+                           "verified_at": v.verified_at.isoformat(),
+                           "lifted_step_up": change is not None}  # fmt: skip
+                admin = AdminAction(actor, "account.verification", account, details)
+            self.repo.add_verification(new, v, at, change, admin)
+            return new
+
+        return self._until_written(attempt)
 
     def set_action(
         self,
@@ -621,25 +631,41 @@ class AccountMonitor:
             raise InputError("a reason is required")
         if len(reason) > 500:
             raise InputError("reason must be at most 500 characters")
-        state = self.repo.load(account)
-        new = replace(
-            state,
-            action=action,
-            action_since=at,
-            action_until=until,
-            action_reason=reason.strip(),
-            report=state.report or report,
-        )
-        name = "account.lift" if action is AccountAction.NONE else f"account.{action.value}"
-        details = {"reason": reason.strip(), "report": report,
-                   "until": until.isoformat() if until else None}  # fmt: skip
-        self.repo.record(
-            new,
-            at,
-            change=ActionChange(action, until, reason.strip(), actor, report),
-            admin=AdminAction(actor, name, account, details),
-        )
-        return new
+        def attempt() -> AccountState:
+            state = self.repo.load(account)
+            new = replace(
+                state,
+                action=action,
+                action_since=at,
+                action_until=until,
+                action_reason=reason.strip(),
+                report=state.report or report,
+            )
+            name = "account.lift" if action is AccountAction.NONE else f"account.{action.value}"
+            details = {"reason": reason.strip(), "report": report,
+                       "until": until.isoformat() if until else None}  # fmt: skip
+            self.repo.record(
+                new,
+                at,
+                change=ActionChange(action, until, reason.strip(), actor, report),
+                admin=AdminAction(actor, name, account, details),
+            )
+            return new
+
+        return self._until_written(attempt)
+
+    @staticmethod
+    def _until_written(attempt: Callable[[], AccountState]) -> AccountState:
+        """Run ``attempt`` (read the state, change it, write it) until its write was not
+        stale (:class:`StaleAccountState`: a check or another operator wrote the account
+        between the read and the write); the state as now stored."""
+        for _ in range(STALE_RETRIES):
+            try:
+                new = attempt()
+            except StaleAccountState:
+                continue
+            return replace(new, exists=True, version=new.version + 1)
+        raise StoreUnavailable("the account kept changing while it was being updated; retry")
 
     def describe(self, account: str, at: datetime) -> dict[str, object]:
         """The account as an administrator sees it, with verifications and action history."""

@@ -28,7 +28,7 @@ from tutela.accounts.tables import (
 )
 from tutela.accounts.tiers import AgeTier
 from tutela.decision import AccountAction
-from tutela.errors import StoreUnavailable
+from tutela.errors import StoreUnavailable, TutelaError
 from tutela.store.admin import AdminAction, AdminRecorder
 from tutela.store.fastsql import Statements
 
@@ -62,12 +62,13 @@ _BLOCK_TIMES = select(_att.c.blocked_category, _att.c.at).where(
     _att.c.at >= bindparam("since"),
     _att.c.blocked_category.is_not(None),
 )
+# the state is written only over the version it was read at (see _save_state)
 _UPDATE_STATE = (
     update(_acc)
-    .where(_acc.c.id == bindparam("account_id"))
+    .where(_acc.c.id == bindparam("account_id"), _acc.c.version == bindparam("read_version"))
     .values({c: bindparam(c) for c in _STATE_COLUMNS})
 )
-_INSERT_STATE = insert(_acc)
+_INSERT_STATE = _insert(_acc, _ACC_NAMES)
 _INSERT_ATTEMPT = _insert(_att, [n for n in _ATT_NAMES if n != "id"])
 _INSERT_BLOCKED = _insert(
     _blk, ["source", "account_id", "category", "fingerprint", "shingles", "digest", "at"]
@@ -101,8 +102,9 @@ class BlockedPrompt:
     at: datetime
 
 
-def _upsert_statement(dialect: str):  # type: ignore[no-untyped-def]
-    """INSERT ... ON CONFLICT (id) DO UPDATE for SQLite and PostgreSQL (None elsewhere)."""
+def _create_statement(dialect: str):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT (id) DO NOTHING for SQLite and PostgreSQL (None elsewhere):
+    creating an account another check created meanwhile inserts nothing."""
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     elif dialect == "postgresql":
@@ -110,9 +112,13 @@ def _upsert_statement(dialect: str):  # type: ignore[no-untyped-def]
     else:
         return None
     stmt = dialect_insert(_acc).values({n: bindparam(n) for n in _ACC_NAMES})
-    return stmt.on_conflict_do_update(
-        index_elements=[_acc.c.id], set_={c: stmt.excluded[c] for c in _STATE_COLUMNS}
-    )
+    return stmt.on_conflict_do_nothing(index_elements=[_acc.c.id])
+
+
+class StaleAccountState(TutelaError):
+    """The account's state changed between this check's read and its write (another check
+    or an administrator wrote it). Nothing was written; the caller recomputes on the fresh
+    state. Raised inside the decision's transaction, so that transaction rolls back."""
 
 
 class AccountRepository:
@@ -131,7 +137,7 @@ class AccountRepository:
         self.engine = engine
         self._ensure_schema = ensure_schema
         self._admin = admin or AdminRecorder()
-        self._upsert = _upsert_statement(engine.dialect.name)
+        self._create = _create_statement(engine.dialect.name)
         self._sql = Statements(engine)
         blocked = _INSERT_BLOCKED
         if engine.dialect.name != "sqlite":  # the new id: RETURNING, or SQLite's lastrowid
@@ -186,6 +192,7 @@ class AccountRepository:
             action_reason=row["action_reason"],
             report=bool(row["report"]),
             last_block_at=row["last_block_at"],
+            version=row["version"] or 0,
         )
 
     def _attempts(self, conn: Connection, account_id: str, since: datetime) -> list[Attempt]:
@@ -390,6 +397,13 @@ class AccountRepository:
 
     # --- internals -----------------------------------------------------------------------
     def _save_state(self, conn: Connection, s: AccountState, at: datetime) -> None:
+        """Write ``s`` over the version it was read at, or create it if it was not there.
+
+        Raises :class:`StaleAccountState` when another writer got there first (the row's
+        version moved on, or the account was created meanwhile): a check's new state is
+        computed from what it read, so writing it anyway would drop the other's strike or
+        action. Both branches are single statements, atomic on SQLite and PostgreSQL.
+        """
         values = {
             "age_tier": s.age_tier.value,
             "age_method": s.age_method,
@@ -406,18 +420,23 @@ class AccountRepository:
             "report": s.report,
             "last_block_at": s.last_block_at,
             "updated_at": at,
+            "version": s.version + 1,
         }
-        if self._upsert is not None:  # one statement, atomic against concurrent creators
-            self._sql(self._upsert).execute(conn, {"id": s.id, "created_at": at, **values})
-            return
-        res = conn.execute(_UPDATE_STATE, {"account_id": s.id, **values})
-        if res.rowcount:
-            return
-        try:
-            with conn.begin_nested():
-                conn.execute(_INSERT_STATE, {"id": s.id, "created_at": at, **values})
-        except IntegrityError:  # another worker created it meanwhile: update instead
-            conn.execute(_UPDATE_STATE, {"account_id": s.id, **values})
+        if s.exists:
+            params = {"account_id": s.id, "read_version": s.version, **values}
+            written = self._sql(_UPDATE_STATE).execute(conn, params)
+        elif self._create is not None:
+            written = self._sql(self._create).execute(conn, {"id": s.id, "created_at": at,
+                                                             **values})  # fmt: skip
+        else:  # another database: the primary key refuses a second creator
+            try:
+                with conn.begin_nested():
+                    conn.execute(_INSERT_STATE, {"id": s.id, "created_at": at, **values})
+                written = 1
+            except IntegrityError:
+                written = 0
+        if written != 1:
+            raise StaleAccountState(f"account {s.id!r} changed while it was being checked")
 
     def _log_action(self, conn: Connection, account_id: str, at: datetime,
                     c: ActionChange) -> None:  # fmt: skip

@@ -76,6 +76,8 @@ class AccountState:
     action_reason: str | None = None
     report: bool = False
     last_block_at: datetime | None = None
+    version: int = 0
+    """The stored row's version when read (0: no row); a write names it (repository)."""
 
     def risk_at_time(self, at: datetime, half_life_hours: float) -> float:
         """The risk score decayed to ``at`` (it halves every ``half_life_hours``)."""

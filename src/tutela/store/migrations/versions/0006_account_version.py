@@ -1,0 +1,34 @@
+"""accounts: a version number on each account's state row.
+
+Checks of one account run concurrently (threads of one worker, several workers on
+PostgreSQL); each reads the state, applies the ladder and writes the new state. The version
+makes that write conditional (``WHERE version = <what was read>``): a check whose state
+changed under it is recomputed on the fresh state instead of overwriting a strike or an
+action another check just wrote.
+
+Revision ID: 0006_account_version
+Revises: 0003_accounts
+Create Date: 2026-11-23
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006_account_version"
+down_revision = "0003_accounts"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("account_state") as batch:
+        batch.add_column(
+            sa.Column("version", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("account_state") as batch:
+        batch.drop_column("version")
