@@ -122,3 +122,13 @@ def test_remembered_time_conversions_keep_zones_apart(store: Store) -> None:
         for account, at in cases.items():
             row = prepared(LOAD).first(conn, {"account_id": account})
             assert row is not None and row[1] == at and row[1].utcoffset() == timedelta(0)
+
+
+def test_a_missing_value_is_named(store: Store) -> None:
+    """An INSERT of a column whose value was not given (a Python-side default does not run
+    here) fails before the database with the column's name."""
+    store.upgrade()
+    with pytest.raises(TypeError, match="'risk_at'"), store.engine.begin() as conn:
+        values = _values("x", datetime(2026, 3, 1, tzinfo=UTC))
+        del values["risk_at"]
+        Statements(store.engine)(INSERT).execute(conn, values)

@@ -78,7 +78,7 @@ class AccountRow(Base):
     last_block_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     """Bumped by every write; a write names the version it read (migration 0006)."""
 
 

@@ -60,6 +60,15 @@ class Prepared:
         self._returns = bool(self._types)
 
     def _args(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        try:
+            return self._convert_params(params)
+        except KeyError as exc:  # a programming error: say which value is missing and why
+            raise TypeError(
+                f"prepared statement needs a value for {exc.args[0]!r} (an INSERT names every "
+                "column it sets; Python-side column defaults are not applied on this path)"
+            ) from None
+
+    def _convert_params(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         binds = self._binds
         if self._positional:
             out = []
