@@ -70,3 +70,45 @@ def test_state_and_attempts_round_trip_with_aware_times(store: Store) -> None:
     rows = repo.blocked_prompts(0)
     assert [r.id for r in rows] == [key] and rows[0].fingerprint.digest == fp.digest
     assert repo.blocked_prompts(key) == []
+
+
+def test_adding_the_state_version_keeps_every_account_row(db_url: str) -> None:
+    """Migration 0006 on a populated database: every account, attempt, verification and
+    action is still there (a table copy on SQLite would have cascaded their deletion)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from tutela.store import migrate
+
+    store = Store.open(db_url)  # makes the SQLite file's folder; migrates nothing yet
+    engine = store.engine
+    cfg = migrate.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003_accounts")  # the accounts tables before the version
+    t = "'2026-03-01 12:00:00'"
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO account_state (id, age_tier, risk, strikes, action, report, "
+            "created_at, updated_at) "
+            f"VALUES ('a1', 'unknown', 0.5, '{{}}', 'warn', false, {t}, {t})"
+        ))  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO account_attempts (account_id, at, kind, verdict, content_verdict, "
+            "obfuscation, shingles, probe) "
+            f"VALUES ('a1', {t}, 'prompt', 'block', 'block', 0, 0, false)"
+        ))  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO account_actions (account_id, at, action, reason, actor, report) "
+            f"VALUES ('a1', {t}, 'warn', 'r', 'ladder', false)"
+        ))  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO account_verifications (account_id, tier, method, verified_at, "
+            f"recorded_at) VALUES ('a1', 'verified_adult', 'id', {t}, {t})"
+        ))  # fmt: skip
+    assert set(store.upgrade()) == migrate.script_heads()
+    with engine.connect() as conn:
+        for table in ("account_attempts", "account_actions", "account_verifications"):
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1, table
+        assert conn.execute(text("SELECT version FROM account_state")).scalar_one() == 0
+    store.close()

@@ -22,13 +22,19 @@ branch_labels = None
 depends_on = None
 
 
+# A plain ALTER TABLE on both databases, never Alembic's batch mode: on SQLite that copies
+# the table, drops the old one and renames the copy, and dropping account_state with foreign
+# keys on deletes every attempt, verification and action of every account (ON DELETE
+# CASCADE). SQLite adds a NOT NULL column with a constant default in place (and drops one in
+# place since 3.35); tests/test_accounts_store.py upgrades a populated 0003 database.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("account_state") as batch:
-        batch.add_column(
-            sa.Column("version", sa.Integer(), nullable=False, server_default=sa.text("0"))
-        )
+    op.add_column(
+        "account_state",
+        sa.Column("version", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("account_state") as batch:
-        batch.drop_column("version")
+    op.drop_column("account_state", "version")
