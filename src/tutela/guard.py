@@ -7,16 +7,16 @@ can be tested without the Guard, and every flow reads top to bottom in a few lin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from tutela.accounts.monitor import STALE_RETRIES, AccountMonitor, Gate
+from tutela.accounts.monitor import STALE_RETRIES, AccountMonitor, AccountWrite, Gate
 from tutela.accounts.repository import AccountRepository, StaleAccountState
 from tutela.accounts.tiers import Feature
 from tutela.config import Settings
@@ -152,15 +152,15 @@ class Guard:
         """
         at = at or datetime.now(UTC)
         self.reader.validate(text)
-        read: PromptReading | None = None
-        for _ in _until_account_written():
-            gate = self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
-            if read is None and not gate.halted:
-                read = self.reader.read(text)
-            reading = None if gate.halted else read  # suspended: no detector runs
-            screened = self.accounts.screen(gate, reading)
-            judgement = gate.policy.judge_prompt(screened.signals)
-            outcome = self.accounts.finish(gate, screened, judgement)
+        read = cache(partial(self.reader.read, text))  # once, however often it is settled
+
+        def gate() -> Gate:
+            return self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
+
+        def settle(g: Gate) -> tuple[Decision, AccountWrite | None]:
+            reading = None if g.halted else read()  # suspended: no detector runs
+            screened = self.accounts.screen(g, reading)
+            outcome = self.accounts.finish(g, screened, g.policy.judge_prompt(screened.signals))
             decision = Decision(
                 verdict=outcome.verdict,
                 categories=outcome.categories,
@@ -173,12 +173,35 @@ class Guard:
                 language=(reading.language if reading else None) or locale,
                 created_at=at,
             )
+            return decision, outcome.write
+
+        return self._decide(gate(), gate, settle, prompt=text)
+
+    def _decide(
+        self,
+        gate: Gate,
+        regate: Callable[[], Gate],
+        settle: Callable[[Gate], tuple[Decision, AccountWrite | None]],
+        *,
+        prompt: str | None,
+    ) -> Decision:
+        """Settle the decision on the account as ``gate`` read it and record it.
+
+        A check of the same account that committed in between makes this one's account
+        write stale (:class:`StaleAccountState`, nothing written): the account is read again
+        (``regate``) and the decision settled again on it, so no strike or action is lost
+        to a race. After ``STALE_RETRIES`` rounds the check fails closed (StoreUnavailable,
+        a 503); each round at least one of the competing checks commits.
+        """
+        for _ in range(STALE_RETRIES):
+            decision, account_write = settle(gate)
             try:
-                self.record(decision, prompt=text, account_write=outcome.write)
+                self.record(decision, prompt=prompt, account_write=account_write)
             except StaleAccountState:
-                continue  # another check wrote this account meanwhile: again, on its state
+                gate = regate()
+                continue
             return decision
-        raise AssertionError("unreachable")  # _until_account_written raises when it gives up
+        raise StoreUnavailable("the account kept changing while it was being checked; retry")
 
     # --- images (issue 4; docs/image-guard.md) ----------------------------------------------
     @cached_property
@@ -208,12 +231,12 @@ class Guard:
         prompt bank. Raises :class:`tutela.errors.ImageError` / ``PromptError`` on bad input.
         """
         at = at or datetime.now(UTC)
+        if prompt:
+            self.reader.validate(prompt)
         gate = self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
         # suspended: no detector runs, neither the prompt reader nor the image models; the
         # hash banks still do (known material is reported whoever sends it)
         reading = self.reader.read(prompt) if prompt and not gate.halted else None
-        if prompt and gate.halted:
-            self.reader.validate(prompt)
         inspection = self.images.inspect(image, detect=not gate.halted)
         prompt_signals = reading.signals if reading else []
         decision = self._settle_image(
@@ -315,30 +338,21 @@ class Guard:
         """The tail every image flow shares: the policy's judgement at the account's risk
         (``judge``), the account's ladder, the decision, recording it and sealing blocked
         content in the evidence vault (issue 7). If the account changed while this ran,
-        ``regate`` reads it again and the tail runs again on it (the detectors do not)."""
+        ``regate`` reads it again and the tail runs again on it (:meth:`_decide`; the
+        detectors do not run again)."""
         prompt_signals = reading.signals if reading else ()
-        for _ in _until_account_written():
+
+        def settle(g: Gate) -> tuple[Decision, AccountWrite | None]:
             judgement, action, account_write = self.accounts.settle_image(
-                gate, judge(gate), prompt_signals, learn_prompt=prompt if learn_prompt else None
+                g, judge(g), prompt_signals, learn_prompt=prompt if learn_prompt else None
             )
             decision = image_decision(
                 judgement, inspection, kind, account, prompt_signals,
                 reading.language if reading else None,
             )
             decision.account_action, decision.created_at = action, at
-            try:
-                self.record(decision, prompt=prompt, account_write=account_write)
-            except StaleAccountState:
-                gate = regate()
-                continue
-            self.audit.preserve_image(decision, image)
-            return decision
-        raise AssertionError("unreachable")  # _until_account_written raises when it gives up
+            return decision, account_write
 
-
-def _until_account_written() -> Iterator[int]:
-    """The rounds of a check whose account write may find the account changed by another
-    check in the meantime (:class:`StaleAccountState`): each round recomputes on the fresh
-    state; after ``STALE_RETRIES`` the check fails closed (StoreUnavailable: a 503)."""
-    yield from range(STALE_RETRIES)
-    raise StoreUnavailable("the account kept changing while it was being checked; retry")
+        decision = self._decide(gate, regate, settle, prompt=prompt)
+        self.audit.preserve_image(decision, image)
+        return decision

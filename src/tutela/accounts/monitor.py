@@ -487,14 +487,6 @@ class AccountMonitor:
         )
         return settled, out.action, out.write
 
-    def commit(self, outcome: Outcome) -> None:
-        """Apply ``outcome.write`` in a transaction of its own (for callers without a
-        decision to record alongside, such as benchmarks)."""
-        if outcome.write is not None:
-            with self.repo.engine.begin() as conn:
-                outcome.write(conn)
-            outcome.write.committed()
-
     # --- the indexes ---------------------------------------------------------------------
     def _indexed_for(self, account: str | None, fp: Fingerprint) -> bool:
         """The same account repeating itself adds nothing to the shared reuse index.

@@ -30,7 +30,7 @@ from tutela.accounts.tiers import AgeTier
 from tutela.decision import AccountAction
 from tutela.errors import StoreUnavailable, TutelaError
 from tutela.store.admin import AdminAction, AdminRecorder
-from tutela.store.fastsql import Statements
+from tutela.store.fastsql import Statements, insert_of, named
 
 _acc = AccountRow.__table__
 _att = AttemptRow.__table__
@@ -44,11 +44,6 @@ _blk = BlockedPromptRow.__table__
 _STATE_COLUMNS = [c.name for c in _acc.columns if c.name not in ("id", "created_at")]
 _ACC_NAMES = [c.name for c in _acc.columns]
 _ATT_NAMES = [c.name for c in _att.columns]
-
-
-def _insert(table, names: list[str]):  # type: ignore[no-untyped-def]
-    """INSERT of exactly ``names`` (the prepared path applies no Python-side defaults)."""
-    return insert(table).values({n: bindparam(n) for n in names})
 
 
 _LOAD = select(_acc).where(_acc.c.id == bindparam("account_id"))
@@ -66,15 +61,15 @@ _BLOCK_TIMES = select(_att.c.blocked_category, _att.c.at).where(
 _UPDATE_STATE = (
     update(_acc)
     .where(_acc.c.id == bindparam("account_id"), _acc.c.version == bindparam("read_version"))
-    .values({c: bindparam(c) for c in _STATE_COLUMNS})
+    .values(named(_STATE_COLUMNS))
 )
-_INSERT_STATE = _insert(_acc, _ACC_NAMES)
-_INSERT_ATTEMPT = _insert(_att, [n for n in _ATT_NAMES if n != "id"])
-_INSERT_BLOCKED = _insert(
+_INSERT_STATE = insert_of(_acc)
+_INSERT_ATTEMPT = insert_of(_att, [n for n in _ATT_NAMES if n != "id"])
+_INSERT_BLOCKED = insert_of(
     _blk, ["source", "account_id", "category", "fingerprint", "shingles", "digest", "at"]
 )
 _BLOCKED_AFTER = select(_blk).where(_blk.c.id > bindparam("after_id")).order_by(_blk.c.id)
-_INSERT_ACTION = _insert(
+_INSERT_ACTION = insert_of(
     _act, ["account_id", "at", "action", "until", "reason", "actor", "report"]
 )
 
@@ -111,7 +106,7 @@ def _create_statement(dialect: str):  # type: ignore[no-untyped-def]
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         return None
-    stmt = dialect_insert(_acc).values({n: bindparam(n) for n in _ACC_NAMES})
+    stmt = dialect_insert(_acc).values(named(_ACC_NAMES))
     return stmt.on_conflict_do_nothing(index_elements=[_acc.c.id])
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, bindparam, func, insert, select
+from sqlalchemy import BigInteger, Engine, bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +30,7 @@ from tutela.errors import InputError, TutelaError
 from tutela.evidence import merkle
 from tutela.evidence.models import AuditEntryRow, CheckpointRow, now, utc
 from tutela.evidence.signing import CheckpointSigner, checkpoint_note
-from tutela.store.fastsql import Statements
+from tutela.store.fastsql import Statements, insert_of
 from tutela.store.group_commit import connection_of
 
 ENTRY_VERSION = 1
@@ -584,7 +584,7 @@ class AuditLog:
 # defaults and passes no values of its own)
 _ENTRIES = AuditEntryRow.__table__
 _CHECKPOINTS = CheckpointRow.__table__
-_INSERT_ENTRY = insert(_ENTRIES).values({c.name: bindparam(c.name) for c in _ENTRIES.c})
+_INSERT_ENTRY = insert_of(_ENTRIES)
 _MAX_SEQ = select(func.max(_ENTRIES.c.seq))
 _PG_LOCK = select(func.pg_advisory_xact_lock(bindparam("id", type_=BigInteger)))
 _GET_CHECKPOINT = select(
@@ -608,9 +608,7 @@ _LEAVES_BETWEEN = (
     .where(_ENTRIES.c.seq >= bindparam("start"), _ENTRIES.c.seq < bindparam("end"))
     .order_by(_ENTRIES.c.seq)
 )
-_INSERT_CHECKPOINT = insert(_CHECKPOINTS).values(
-    {c.name: bindparam(c.name) for c in _CHECKPOINTS.c}
-)
+_INSERT_CHECKPOINT = insert_of(_CHECKPOINTS)
 _NEXT_SEQ_KEY = "tutela.audit_log.next_seq"
 
 

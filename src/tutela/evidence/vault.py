@@ -22,13 +22,13 @@ import hashlib
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tutela.decision import Category, Decision, Verdict
@@ -36,7 +36,7 @@ from tutela.errors import InputError, TutelaError
 from tutela.evidence.keyring import KeyWrapper
 from tutela.evidence.log import AuditLog, EntryKind
 from tutela.evidence.models import EvidenceItemRow, now, utc
-from tutela.store.fastsql import Statements
+from tutela.store.fastsql import Statements, insert_of
 from tutela.store.group_commit import connection_of
 
 PRESERVED = (Category.SEXUAL_MINORS, Category.SEXUALISED_REAL_PERSON)
@@ -44,7 +44,7 @@ _PRESERVED_NAMES = frozenset(str(c) for c in PRESERVED)
 MAX_ITEM_BYTES = 64 * 1024 * 1024
 _ITEMS = EvidenceItemRow.__table__
 # every column named: the prepared path (store/fastsql.py) applies no column defaults
-_INSERT_ITEM = insert(_ITEMS).values({c.name: bindparam(c.name) for c in _ITEMS.c})
+_INSERT_ITEM = insert_of(_ITEMS)
 
 
 class EvidenceGone(TutelaError):
@@ -233,37 +233,32 @@ class EvidenceVault:
         ciphertext = AESGCM(data_key).encrypt(nonce, content, aad)
         key_id, wrapped = self.keys.wrap(data_key, aad)
         at = now()
-        md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
-        hold_until = at + timedelta(days=self.hold.unreported_days)
-        item_meta = dict(meta or {})
+        values: dict[str, Any] = {
+            "id": item_id,
+            "decision_id": decision_id,
+            "account": account,
+            "category": category,
+            "content_kind": content_kind,
+            "media_type": media_type,
+            "size": len(content),
+            "sha256": sha256,
+            "md5": hashlib.md5(content, usedforsecurity=False).hexdigest(),
+            "nonce": nonce,
+            "ciphertext": ciphertext,
+            "wrapped_key": wrapped,
+            "key_id": key_id,
+            "meta": dict(meta or {}),
+            "created_at": at,
+            "reported_at": None,
+            "jurisdiction": None,
+            "hold_until": at + timedelta(days=self.hold.unreported_days),
+            "legal_hold": False,
+            "purged_at": None,
+        }
         with self._in(session) as s:
             # prepared, on the transaction's connection: the ORM's add + flush cost ~0.2 ms
             # on the request path of a blocked check, for a row nothing reads back here
-            self._sql(_INSERT_ITEM).execute(
-                connection_of(s),
-                {
-                    "id": item_id,
-                    "decision_id": decision_id,
-                    "account": account,
-                    "category": category,
-                    "content_kind": content_kind,
-                    "media_type": media_type,
-                    "size": len(content),
-                    "sha256": sha256,
-                    "md5": md5,
-                    "nonce": nonce,
-                    "ciphertext": ciphertext,
-                    "wrapped_key": wrapped,
-                    "key_id": key_id,
-                    "meta": item_meta,
-                    "created_at": at,
-                    "reported_at": None,
-                    "jurisdiction": None,
-                    "hold_until": hold_until,
-                    "legal_hold": False,
-                    "purged_at": None,
-                },
-            )
+            self._sql(_INSERT_ITEM).execute(connection_of(s), values)
             self.log.append(
                 EntryKind.EVIDENCE_STORE,
                 {
@@ -278,10 +273,8 @@ class EvidenceVault:
                 actor=actor,
                 session=s,
             )
-        return EvidenceItem(
-            item_id, decision_id, account, category, content_kind, media_type, len(content),
-            sha256, md5, key_id, dict(item_meta), at, None, None, hold_until, False, None,
-        )  # fmt: skip
+        # the item's metadata is the row as written, less the sealed content and its key
+        return EvidenceItem(**{f.name: values[f.name] for f in fields(EvidenceItem)})
 
     # ---- reading ---------------------------------------------------------------------------
 

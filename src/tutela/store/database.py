@@ -41,17 +41,24 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def _as_unavailable(exc: Exception, what: str = "database") -> Exception:
+    """``exc`` as it should reach callers (raised ``from exc``): a connectivity failure as
+    :class:`StoreUnavailable` (the 503 path), anything else unchanged."""
+    if isinstance(exc, StoreUnavailable) or not _is_unavailable(exc):
+        return exc
+    return StoreUnavailable(f"{what} unavailable: {type(exc).__name__}")
+
+
 @contextmanager
 def unavailable_on_error(what: str = "database") -> Iterator[None]:
     """Re-raise connectivity failures as :class:`StoreUnavailable` (the 503 path)."""
     try:
         yield
-    except StoreUnavailable:
-        raise
     except Exception as exc:
-        if _is_unavailable(exc):
-            raise StoreUnavailable(f"{what} unavailable: {type(exc).__name__}") from exc
-        raise
+        raised = _as_unavailable(exc, what)
+        if raised is exc:
+            raise
+        raise raised from exc
 
 
 class Store:
@@ -151,10 +158,11 @@ class Store:
                         # cost time (~8 µs) on every commit
                         if session.in_transaction():
                             session.close()
-            except Exception as exc:  # unavailable_on_error, inline: this runs per commit
-                if not isinstance(exc, StoreUnavailable) and _is_unavailable(exc):
-                    raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
-                raise
+            except Exception as exc:  # unavailable_on_error's rule, without its frame per commit
+                raised = _as_unavailable(exc)
+                if raised is exc:
+                    raise
+                raise raised from exc
 
     def write(self, work: Work) -> None:
         """Run ``work(session)`` and return once it is committed, sharing the transaction and

@@ -28,7 +28,6 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
-    insert,
     select,
     update,
 )
@@ -36,7 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from tutela.decision import AccountAction, CheckKind, Decision, Signal, Verdict
 from tutela.store.db import Base
-from tutela.store.fastsql import Statements
+from tutela.store.fastsql import Statements, insert_of
 from tutela.store.group_commit import connection_of
 
 
@@ -68,7 +67,7 @@ class DecisionRow(Base):
 
 _DECISIONS = DecisionRow.__table__
 # every column named: the prepared path (store/fastsql.py) applies no column defaults
-_DECISIONS_INSERT = insert(_DECISIONS).values({c.name: bindparam(c.name) for c in _DECISIONS.c})
+_DECISIONS_INSERT = insert_of(_DECISIONS)
 _KEPT_PROMPT = select(_DECISIONS.c.prompt_text).where(_DECISIONS.c.id == bindparam("id"))
 _KEPT_PROMPTS_KEY = "tutela.decisions.kept_prompts"
 """``Session.info`` key: {decision id: kept prompt text} of the rows added in the session's

@@ -18,14 +18,15 @@ Use only for fixed, hot statements; everything else goes through SQLAlchemy as u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Insert, Table, bindparam, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.elements import BindParameter
 
 Processor = Callable[[Any], Any] | None
 
@@ -199,6 +200,18 @@ def _memo(proc: Callable[[Any], Any], cache: dict[Any, Any]) -> Callable[[Any], 
         return out
 
     return run
+
+
+def named(names: Iterable[str]) -> dict[str, BindParameter[Any]]:
+    """``{name: bindparam(name)}``: the values clause of an INSERT or UPDATE run here."""
+    return {n: bindparam(n) for n in names}
+
+
+def insert_of(table: Table, names: Iterable[str] | None = None) -> Insert:
+    """An INSERT of exactly ``names`` (default: every column of ``table``) as named
+    parameters. The prepared path applies no Python-side column default, so an INSERT run
+    through it names what it sets, and its caller passes a value for each."""
+    return insert(table).values(named(table.c.keys() if names is None else names))
 
 
 class Statements:
