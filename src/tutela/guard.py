@@ -7,11 +7,12 @@ can be tested without the Guard, and every flow reads top to bottom in a few lin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from tutela.accounts.repository import AccountRepository, StaleAccountState
 from tutela.accounts.tiers import Feature
 from tutela.config import Settings
 from tutela.decision import CheckKind, Decision
-from tutela.errors import StoreUnavailable
+from tutela.errors import PromptError, StoreUnavailable
 from tutela.image.inspect import ImageInput, ImageInspector, Inspection
 from tutela.image.output import OutputResult, image_decision
 from tutela.policy import Judgement, Policy
@@ -32,6 +33,16 @@ from tutela.text.reader import PromptReader, PromptReading
 
 if TYPE_CHECKING:  # provenance loads the C2PA library: imported when first used
     from tutela.provenance.service import Provenance, TraceResult
+
+@dataclass(frozen=True, slots=True)
+class PromptCheck:
+    """One prompt check of :meth:`Guard.check_prompts` (the arguments of check_prompt)."""
+
+    text: str
+    account: str | None = None
+    locale: str | None = None
+    at: datetime | None = None
+
 
 DecisionCallback = Callable[[Decision, Session], None]
 """Called with each decision and the open session of the transaction that records it."""
@@ -53,7 +64,10 @@ class Guard:
         self.store = store or Store.open(settings.effective_database_url)
         self._decision_callbacks: list[DecisionCallback] = []
         self.accounts = AccountMonitor(
-            AccountRepository(self.store.engine, self.store.ensure_schema, self.store.admin),
+            AccountRepository(
+                self.store.engine, self.store.ensure_schema, self.store.admin,
+                joined=self.store.joined_connection,
+            ),
             policy,
             reader,
         )
@@ -85,13 +99,14 @@ class Guard:
         """Run ``callback(decision, session)`` for every decision this Guard records.
 
         It runs inside the transaction that stores the decision, after the insert and before
-        the commit, in the thread that asked for the check, so whatever it writes through
-        ``session`` (an evidence-log entry, account state) commits atomically with the
-        decision. If it raises, nothing is committed and the check raises: no answer goes
-        out whose record is incomplete. Keep callbacks short; they sit on the request path.
-        Concurrent decisions share one transaction (group commit); if that batch fails, each
-        decision is retried alone, so a callback may run more than once for one decision and
-        must write only through ``session``.
+        the commit, in the thread that records it, so whatever it writes through ``session``
+        (an evidence-log entry, account state) commits atomically with the decision. If it
+        raises, nothing is committed and the check raises: no answer goes out whose record
+        is incomplete. Keep callbacks short; they sit on the request path. Concurrent
+        decisions share one transaction (group commit), and a batch of checks
+        (:meth:`check_prompts`) runs the callbacks of all its decisions at its end, in
+        order; if such a transaction fails, each decision is retried alone, so a callback
+        may run more than once for one decision and must write only through ``session``.
         Usable as a decorator; returns ``callback``.
         """
         self._decision_callbacks.append(callback)
@@ -126,13 +141,19 @@ class Guard:
                 # the transaction's Connection as the store handed it over, not looked up
                 # through the Session again (store/group_commit.py, connection_of)
                 account_write(connection_of(session))
+
+        def run_callbacks(session: Session) -> None:
             for callback in callbacks:
                 callback(decision, session)
 
-        self.store.write(write)  # group commit: returns once committed
-        committed = getattr(account_write, "committed", None)
-        if committed is not None:  # the monitor's in-memory index takes what was committed
-            committed()
+        # group commit: returns once committed. The callbacks (the audit leaf) run ``last``:
+        # inside a batch of checks (check_prompts), at its end, in decision order. The
+        # monitor's in-memory index takes what was committed (``then``)
+        self.store.write(
+            write,
+            last=run_callbacks if callbacks else None,
+            then=getattr(account_write, "committed", None),
+        )
 
     def read_prompt(self, text: str) -> PromptReading:
         """The prompt's signals without a decision (for evaluation and debugging)."""
@@ -177,6 +198,49 @@ class Guard:
 
         return self._decide(gate(), gate, settle, prompt=text)
 
+    def check_prompts(self, checks: Sequence[PromptCheck]) -> list[Decision | Exception]:
+        """Check several prompts in one transaction; one result per check, in order.
+
+        Each result is the :class:`Decision`, stored, or the exception that check raised (a
+        :class:`tutela.errors.PromptError` for bad input, :class:`StoreUnavailable` when the
+        database cannot be used). The checks run one after the other exactly as
+        :meth:`check_prompt` would run them, each seeing the account state the earlier ones
+        left, but they share one transaction and one commit (:meth:`Store.batch`), which on
+        a busy service costs less than the check itself. Nothing is returned before the
+        commit. If any check fails inside the batch (or a check of the same account on
+        another worker made one stale), the batch is rolled back whole and every check runs
+        again alone, so one bad check fails only itself.
+        """
+        results: list[Decision | Exception | None] = [None] * len(checks)
+        todo: list[int] = []
+        for i, c in enumerate(checks):
+            try:
+                self.reader.validate(c.text)  # bad input fails alone, before any write
+                todo.append(i)
+            except PromptError as exc:
+                results[i] = exc
+        if len(todo) > 1:
+            try:
+                with self.store.batch():
+                    batched = [self._check(checks[i]) for i in todo]
+            except StoreUnavailable as exc:  # the database is gone: every check fails alike
+                batched = [exc] * len(todo)
+            except Exception:
+                batched = None  # rolled back: each alone below
+            if batched is not None:
+                for i, r in zip(todo, batched, strict=True):
+                    results[i] = r
+                todo = []
+        for i in todo:
+            try:
+                results[i] = self._check(checks[i])
+            except Exception as exc:
+                results[i] = exc
+        return cast(list[Decision | Exception], results)  # every slot was filled above
+
+    def _check(self, c: PromptCheck) -> Decision:
+        return self.check_prompt(c.text, c.account, locale=c.locale, at=c.at)
+
     def _decide(
         self,
         gate: Gate,
@@ -198,6 +262,10 @@ class Guard:
             try:
                 self.record(decision, prompt=prompt, account_write=account_write)
             except StaleAccountState:
+                if self.store.joined_connection() is not None:
+                    # inside a batch this check's decision row is already in the shared
+                    # transaction: the batch must roll back and run its checks one by one
+                    raise
                 gate = regate()
                 continue
             return decision

@@ -124,12 +124,16 @@ class AccountRepository:
         engine: Engine,
         ensure_schema: Callable[[], None] | None = None,
         admin: AdminRecorder | None = None,
+        joined: Callable[[], Connection | None] | None = None,
     ) -> None:
         """``ensure_schema`` (the Store's) runs the migrations on first use where the store
         migrates itself (the embedded SQLite default). ``admin`` (the Store's) writes an
         operator's change to the audit log inside the change's transaction; without it such
-        a change is refused, never made unrecorded."""
+        a change is refused, never made unrecorded. ``joined`` (the Store's
+        ``joined_connection``) gives the transaction of a batch of checks this thread is
+        running, which the check path's reads must use to see the batch's own writes."""
         self.engine = engine
+        self._joined = joined
         self._ensure_schema = ensure_schema
         self._admin = admin or AdminRecorder()
         self._create = _create_statement(engine.dialect.name)
@@ -151,7 +155,7 @@ class AccountRepository:
         attempts since ``at - window`` (else None): what a check after a block needs, read
         on one connection instead of two (the monitor's hot path). A suspended account's
         checks stop before its prompt is read, so its attempts are not read either."""
-        with self._errors(), self.engine.connect() as conn:
+        with self._errors(), self._reading() as conn:
             state = self._state(conn, account_id)
             if (
                 not state.recently_blocked(at, window)
@@ -162,8 +166,20 @@ class AccountRepository:
 
     def recent_attempts(self, account_id: str, since: datetime) -> list[Attempt]:
         """Remembered attempts at or after ``since``, oldest first."""
-        with self._errors(), self.engine.connect() as conn:
+        with self._errors(), self._reading() as conn:
             return self._attempts(conn, account_id, since)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for the check path's reads: the open batch's (store.batch) when this
+        thread runs one, so a check sees what the batch's earlier checks wrote; else a
+        pooled one."""
+        conn = self._joined() if self._joined is not None else None
+        if conn is not None:
+            yield conn
+            return
+        with self.engine.connect() as conn:
+            yield conn
 
     def _state(self, conn: Connection, account_id: str) -> AccountState:
         values = self._sql(_LOAD).first(conn, {"account_id": account_id})
@@ -215,7 +231,7 @@ class AccountRepository:
         """Times of the account's content blocks per category since ``since``."""
         out: dict[str, list[datetime]] = {}
         params = {"account_id": account_id, "since": since}
-        with self._errors(), self.engine.connect() as conn:
+        with self._errors(), self._reading() as conn:
             for cat, at in self._sql(_BLOCK_TIMES).all(conn, params):
                 out.setdefault(cat, []).append(at)
         return out

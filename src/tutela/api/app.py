@@ -23,8 +23,8 @@ from fastapi.concurrency import run_in_threadpool
 from tutela import __version__
 from tutela.api import errors, logs
 from tutela.api.auth import Authenticator
+from tutela.api.batcher import PromptBatcher
 from tutela.api.middleware import ServiceMiddleware
-from tutela.api.offload import Offload
 from tutela.api.ratelimit import RateLimiter
 from tutela.errors import StoreUnavailable
 from tutela.guard import Guard
@@ -135,7 +135,7 @@ def create_app(guard: Guard | None = None, *, warm_models: bool | None = None) -
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        offload.close()  # after the last request; its running checks commit first
+        prompts.close()  # after the last request; its queued checks commit first
         guard.store.close()
 
     app = FastAPI(
@@ -148,7 +148,7 @@ def create_app(guard: Guard | None = None, *, warm_models: bool | None = None) -
         redoc_url=None,
     )
     app.state.guard = guard
-    app.state.offload = offload = Offload()
+    app.state.prompts = prompts = PromptBatcher(guard)
     app.state.warmed = False
     app.state.image_models = "loading" if warm_models else None
     app.state.authenticator = Authenticator(

@@ -15,6 +15,7 @@ from tutela.api.errors import request_id
 from tutela.api.inputs import storable_text
 from tutela.api.logs import get_logger
 from tutela.api.schemas import AUTH_ERRORS, DecisionOut, ErrorOut
+from tutela.guard import PromptCheck
 from tutela.store.keys import ApiKey, Scope
 
 router = APIRouter(prefix="/v1", tags=["prompts"])
@@ -80,13 +81,12 @@ async def check_prompt(
     key: ApiKey = Depends(require(Scope.CHECK)),
 ) -> JSONResponse:
     """Check ``text`` for ``account``; the decision is stored before this answers."""
-    # The check is CPU work and blocking I/O (the insert), so it runs in the service's
-    # worker threads (api/offload.py); the rest of the request stays on the event loop.
+    # The check is CPU work and a durable write: the worker's checking thread runs it
+    # together with the checks queued meanwhile, in one transaction (api/batcher.py);
+    # the rest of the request stays on the event loop.
     state = request.app.state
     guard = state.guard
-    decision = await state.offload(
-        guard.check_prompt, body.text, account=body.account, locale=body.locale
-    )
+    decision = await state.prompts.check(PromptCheck(body.text, body.account, body.locale))
     metrics.observe_decision(decision)
     if guard.settings.log_prompts:  # off by default: logs outlive the store's retention
         log.info("prompt", request_id=request_id(request), decision_id=decision.id,

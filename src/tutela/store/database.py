@@ -16,10 +16,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine, make_url, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,7 +30,7 @@ from tutela.store import migrate
 from tutela.store.admin import AdminRecorder
 from tutela.store.db import make_engine, make_sessionmaker
 from tutela.store.decisions import DecisionRepository
-from tutela.store.group_commit import CONNECTION_KEY, GroupCommitter, Work
+from tutela.store.group_commit import CONNECTION_KEY, GroupCommitter, Work, connection_of
 from tutela.store.keys import ApiKeyRepository
 
 T = TypeVar("T")
@@ -61,6 +63,16 @@ def unavailable_on_error(what: str = "database") -> Iterator[None]:
         raise raised from exc
 
 
+@dataclass(slots=True)
+class Batch:
+    """An open :meth:`Store.batch`: its session and Connection, and what runs after commit."""
+
+    session: Session
+    connection: Connection
+    before_commit: list[Work] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
 class Store:
     """The database and its repositories. Build with :meth:`open`."""
 
@@ -77,6 +89,7 @@ class Store:
             threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
         )
         self._writer = GroupCommitter(self.transaction)
+        self._joined = threading.local()  # .batch: the thread's open Batch (see batch())
         self._decisions = DecisionRepository(self.sessions, engine)
         # operators' actions are reported here; the audit log connects itself (store/admin.py)
         self.admin = AdminRecorder()
@@ -164,13 +177,75 @@ class Store:
                     raise
                 raise raised from exc
 
-    def write(self, work: Work) -> None:
-        """Run ``work(session)`` and return once it is committed, sharing the transaction and
-        commit with writes of other threads that arrive meanwhile (group commit, see
-        :mod:`tutela.store.group_commit`). ``work`` may run again alone if its batch fails,
-        so it must write only through ``session``.
+    def write(
+        self, work: Work, *, last: Work | None = None, then: Callable[[], None] | None = None
+    ) -> None:
+        """Run ``work(session)`` then ``last(session)`` and return once they are committed,
+        sharing the transaction and commit with writes of other threads that arrive meanwhile
+        (group commit, see :mod:`tutela.store.group_commit`). Both may run again alone if
+        their batch fails, so they must write only through ``session``. ``then`` runs once
+        the write is committed (in-memory state that may only follow committed data).
+
+        Inside :meth:`batch` (in this thread) ``work`` runs at once in the batch's
+        transaction and this returns *before* the commit: the batch's owner answers nobody
+        until :meth:`batch` has committed. ``last`` runs at the end of the batch, just before
+        its commit, after every other write of the batch: what it takes that serialises
+        writers (the audit log's append lock) is then held for the end of the batch only,
+        not while the batch's later checks run. ``then`` waits for the commit.
         """
-        self._writer.submit(work)
+        batch: Batch | None = getattr(self._joined, "batch", None)
+        if batch is not None:
+            work(batch.session)
+            if last is not None:
+                batch.before_commit.append(last)
+            if then is not None:
+                batch.after_commit.append(then)
+            return
+        if last is None:
+            self._writer.submit(work)
+        else:
+
+            def both(session: Session) -> None:
+                work(session)
+                last(session)
+
+            self._writer.submit(both)
+        if then is not None:
+            then()
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """One transaction for a run of checks in this thread, committed once at the end.
+
+        Group commit (:meth:`write`) shares commits between threads, but on a busy core the
+        checks reach the commit one at a time, so most commits carry a single decision. A
+        caller that holds several checks at once (the API's prompt queue) runs them inside
+        one ``batch()``: every :meth:`write` of this thread joins its transaction, and reads
+        that go through :meth:`joined_connection` (the account monitor's) see what earlier
+        checks of the batch wrote. One begin, one commit, one audit-log end read per batch.
+
+        All or nothing: if anything raises, nothing of the batch is committed and the error
+        propagates (the caller runs the checks again one by one, so one bad check fails
+        only itself). Nobody may be answered before this returns.
+        """
+        if getattr(self._joined, "batch", None) is not None:
+            raise RuntimeError("store batches do not nest")
+        with self.transaction() as session:
+            batch = Batch(session, connection_of(session))
+            self._joined.batch = batch
+            try:
+                yield batch
+                for last in batch.before_commit:
+                    last(session)
+            finally:
+                self._joined.batch = None
+        for then in batch.after_commit:
+            then()
+
+    def joined_connection(self) -> Connection | None:
+        """The Connection of this thread's open :meth:`batch`, or None outside one."""
+        batch: Batch | None = getattr(self._joined, "batch", None)
+        return None if batch is None else batch.connection
 
     # --- health ---------------------------------------------------------------------------
     def ping(self) -> None:

@@ -1,0 +1,115 @@
+"""Prompt checks of concurrent requests, run in batches by one thread per worker.
+
+A check is CPU work with a durable write at the end, and a worker runs its Python on one
+core at a time. Run in a thread per request, the checks reach the database one by one: each
+pays its own begin and commit, and every database call hands the interpreter lock from
+thread to thread. Here the event loop queues each request's check and a checking thread
+takes *everything queued* at once and runs it as one :meth:`Guard.check_prompts` batch: the
+checks run one after another, as they would anyway, but in one transaction with one commit
+(:meth:`tutela.store.database.Store.batch`). Under load the batches grow by themselves
+(whatever arrived while the previous batch ran); a lone request is a batch of one and waits
+for nobody. No request is answered before its batch has committed.
+
+On PostgreSQL a check waits for the database's round trips, so more threads keep the worker
+busy meanwhile (``threads``, default 1 on SQLite, whose writes are serial anyway, 4 on
+PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from tutela.decision import Decision
+from tutela.guard import Guard, PromptCheck
+
+MAX_BATCH = 64
+"""Checks per transaction at most: bounds how long one batch holds the database's write
+lock (SQLite) and how much one failed batch has to redo alone."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    check: PromptCheck
+    future: asyncio.Future[Decision]
+    loop: asyncio.AbstractEventLoop
+
+
+class PromptBatcher:
+    """``await batcher.check(PromptCheck(...))`` returns the stored decision (or raises what
+    :meth:`Guard.check_prompt` would raise). Threads start on first use and again after
+    :meth:`close` (an app may be served, stopped and served again, as test clients do)."""
+
+    def __init__(self, guard: Guard, threads: int | None = None,
+                 max_batch: int = MAX_BATCH) -> None:
+        self.guard = guard
+        self.threads = threads or (1 if guard.store.dialect == "sqlite" else 4)
+        self.max_batch = max_batch
+        self._queue: deque[_Waiting] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._workers: list[threading.Thread] = []
+        self._closing = False
+
+    async def check(self, check: PromptCheck) -> Decision:
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(check, loop.create_future(), loop)
+        with self._ready:
+            if not self._workers:
+                self._start()
+            self._queue.append(waiting)
+            self._ready.notify()
+        return await waiting.future
+
+    def close(self) -> None:
+        """Finish what is queued (its decisions commit and are answered), stop the threads."""
+        with self._ready:
+            workers, self._workers = self._workers, []
+            self._closing = True
+            self._ready.notify_all()
+        for worker in workers:
+            worker.join()
+        self._closing = False
+
+    def _start(self) -> None:
+        self._closing = False
+        for n in range(self.threads):
+            worker = threading.Thread(target=self._run, name=f"tutela-check-{n}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closing:
+                    self._ready.wait()
+                if not self._queue:  # closing, nothing left
+                    return
+                count = min(len(self._queue), self.max_batch)
+                batch = [self._queue.popleft() for _ in range(count)]
+            try:
+                results: list[Decision | BaseException] = list(
+                    self.guard.check_prompts([w.check for w in batch])
+                )
+            except BaseException as exc:  # nothing may be left waiting forever
+                results = [exc] * len(batch)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Waiting, object]]] = {}
+            for waiting, result in zip(batch, results, strict=True):
+                by_loop.setdefault(waiting.loop, []).append((waiting, result))
+            for loop, answered in by_loop.items():
+                # one wake-up of the loop per batch, not one per request; a closed loop
+                # (RuntimeError) has nobody waiting any more
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_answer, answered)
+
+
+def _answer(answered: list[tuple[_Waiting, object]]) -> None:
+    for waiting, result in answered:
+        if waiting.future.done():  # the client went away (cancelled)
+            continue
+        if isinstance(result, BaseException):
+            waiting.future.set_exception(result)
+        else:
+            waiting.future.set_result(result)  # type: ignore[arg-type]

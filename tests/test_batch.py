@@ -1,0 +1,238 @@
+"""Batches of prompt checks (Guard.check_prompts, Store.batch, the API's PromptBatcher): one
+transaction and one commit for many checks, with exactly the decisions and account state
+that checking them one by one gives, and one bad check failing only itself. On SQLite and
+PostgreSQL. Prompts are short, non-graphic filter test strings."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tutela import Guard
+from tutela.accounts.repository import StaleAccountState
+from tutela.api.app import create_app
+from tutela.decision import Decision
+from tutela.errors import PromptError
+from tutela.guard import PromptCheck
+from tutela.store.database import Store
+from tutela.store.decisions import DecisionRow
+from tutela.store.keys import Scope
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+PROMPTS = (
+    "a watercolour of a lighthouse at dawn",
+    "naked child",
+    "a child at a birthday party with balloons",
+    "nude child",
+    "portrait of an old fisherman, oil painting",
+    "undress the kid",
+)
+
+
+def _checks(n: int = 24) -> list[PromptCheck]:
+    """Three accounts taking turns (one of them blocked again and again: the ladder climbs
+    inside the batch), one check without an account."""
+    out = []
+    for i in range(n):
+        account = None if i == 5 else ("repeat" if i % 2 else f"acct-{i % 3}")
+        text = PROMPTS[i % len(PROMPTS)]
+        out.append(PromptCheck(text, account, at=T0 + timedelta(seconds=i)))
+    return out
+
+
+def _guard(db_url: str, tmp_path: Path, name: str = "w") -> Guard:
+    g = Guard.open(data_dir=tmp_path / name, database_url=db_url)
+    g.store.upgrade()
+    return g
+
+
+def _shape(d: Decision) -> tuple[object, ...]:
+    return (d.verdict, d.categories, d.reasons, d.account, d.account_action, d.report,
+            d.language, d.created_at)  # fmt: skip
+
+
+def _count(guard: Guard, model: type) -> int:
+    with guard.store.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_a_batch_decides_as_the_checks_one_by_one(db_url: str, tmp_path: Path) -> None:
+    batched = _guard(db_url, tmp_path, "batched")
+    alone = Guard.open(data_dir=tmp_path / "alone")  # the reference, on its own SQLite
+    checks = _checks()
+    results = batched.check_prompts(checks)
+    expected = [alone.check_prompt(c.text, c.account, at=c.at) for c in checks]
+    assert all(isinstance(r, Decision) for r in results)
+    assert [_shape(r) for r in results] == [_shape(e) for e in expected]  # type: ignore[arg-type]
+    # the ladder climbed inside the batch exactly as outside it
+    at = T0 + timedelta(minutes=5)
+    for account in ("repeat", "acct-0", "acct-1", "acct-2"):
+        got, want = batched.accounts.describe(account, at), alone.accounts.describe(account, at)
+        assert (got["strikes"], got["action"]) == (want["strikes"], want["action"])
+    assert batched.accounts.describe("repeat", at)["strikes"]["sexual_minors"] >= 2
+    # every decision stored, each with its audit leaf, in the order of the batch
+    for r in results:
+        assert batched.store.decisions.get(r.id) is not None  # type: ignore[union-attr]
+    log = batched.audit.evidence.log
+    subjects = [e.subject for e in log.entries() if e.kind == "decision"]
+    assert subjects == [r.id for r in results]  # type: ignore[union-attr]
+    assert log.verify().ok
+
+
+def test_bad_input_in_a_batch_fails_alone(db_url: str, tmp_path: Path) -> None:
+    guard = _guard(db_url, tmp_path)
+    too_long = "a" * (guard.settings.max_prompt_chars + 1)
+    checks = [PromptCheck("a cat on a windowsill", "a"), PromptCheck(too_long, "b"),
+              PromptCheck("", "c"), PromptCheck("naked child", "d")]  # fmt: skip
+    results = guard.check_prompts(checks)
+    assert isinstance(results[1], PromptError) and isinstance(results[2], PromptError)
+    assert isinstance(results[0], Decision) and results[0].allowed
+    assert isinstance(results[3], Decision) and results[3].blocked
+    assert _count(guard, DecisionRow) == 2
+
+
+def test_a_failing_check_fails_only_itself(db_url: str, tmp_path: Path) -> None:
+    """A callback raising for one decision rolls the whole batch back; the checks run again
+    one by one: the others are stored once, their strikes counted once."""
+    guard = _guard(db_url, tmp_path)
+
+    @guard.on_decision
+    def refuse(decision: Decision, session: Session) -> None:
+        if decision.account == "bad":
+            raise RuntimeError("this one cannot be recorded")
+
+    checks = [PromptCheck("naked child", "x", at=T0), PromptCheck("a lighthouse", "bad", at=T0),
+              PromptCheck("nude child", "y", at=T0), PromptCheck("a cat", "z", at=T0)]  # fmt: skip
+    results = guard.check_prompts(checks)
+    assert isinstance(results[1], RuntimeError)
+    decided = [r for r in results if isinstance(r, Decision)]
+    assert len(decided) == 3
+    assert _count(guard, DecisionRow) == 3
+    log = guard.audit.evidence.log
+    assert sorted(e.subject for e in log.entries() if e.kind == "decision") == sorted(
+        d.id for d in decided
+    )
+    assert guard.accounts.describe("x", T0)["strikes"] == {"sexual_minors": 1}
+    assert log.verify().ok
+
+
+def test_a_stale_account_write_inside_a_batch_reruns_the_checks_alone(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Another worker writing an account between a batched check's read and its write makes
+    that write stale: the batch rolls back and its checks run again alone, nothing lost."""
+    guard = _guard(db_url, tmp_path)
+    raised: list[str] = []
+
+    @guard.on_decision
+    def race_once(decision: Decision, session: Session) -> None:
+        if not raised:
+            raised.append(decision.id)
+            raise StaleAccountState("an account changed meanwhile")
+
+    checks = [PromptCheck("naked child", "x", at=T0 + timedelta(seconds=i)) for i in range(3)]
+    results = guard.check_prompts(checks)
+    assert all(isinstance(r, Decision) for r in results), results
+    assert _count(guard, DecisionRow) == 3
+    assert guard.accounts.describe("x", T0 + timedelta(minutes=1))["strikes"] == {
+        "sexual_minors": 3
+    }
+
+
+def test_store_batch_is_all_or_nothing(store: Store) -> None:
+    """Writes join the batch; ``then`` runs after its commit only; an error commits nothing."""
+    from tutela.decision import Verdict
+    from tutela.store.decisions import decision_row
+
+    def row(account: str) -> dict[str, object]:
+        return decision_row(Decision(Verdict.ALLOW, {}, [], [], account=account), prompt="x")
+
+    done: list[str] = []
+    with store.batch():
+        for name in ("a", "b"):
+            store.write(lambda s, n=name: store.decisions.add(s, row(n)),
+                        then=lambda n=name: done.append(n))  # fmt: skip
+        assert done == []  # not committed yet
+        assert store.joined_connection() is not None
+    assert done == ["a", "b"]
+    assert store.joined_connection() is None
+    with pytest.raises(RuntimeError), store.batch():
+        store.write(lambda s: store.decisions.add(s, row("c")), then=lambda: done.append("c"))
+        raise RuntimeError("a check failed")
+    assert done == ["a", "b"]
+    with store.sessions() as s:
+        accounts = set(s.scalars(select(DecisionRow.account)))
+    assert accounts == {"a", "b"}
+    with pytest.raises(RuntimeError, match="nest"), store.batch(), store.batch():
+        pass
+
+
+def test_concurrent_requests_share_batches(tmp_path: Path) -> None:
+    """Over HTTP, checks arriving together are decided in shared batches and every answer is
+    a stored decision."""
+    guard = Guard.open(data_dir=tmp_path / "data", rate_limit_per_minute=0)
+    _, key = guard.store.api_keys.create(Scope.CHECK, name="t")
+    sizes: list[int] = []
+    real = guard.check_prompts
+
+    def counting(checks: list[PromptCheck]) -> list[Decision | Exception]:
+        sizes.append(len(checks))
+        return real(checks)
+
+    guard.check_prompts = counting  # type: ignore[method-assign]
+    app = create_app(guard)
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await asyncio.gather(*[
+                client.post("/v1/prompts/check", headers={"Authorization": f"Bearer {key}"},
+                            json={"text": PROMPTS[i % len(PROMPTS)], "account": f"a{i % 4}"})
+                for i in range(40)
+            ])  # fmt: skip
+
+    try:
+        responses = asyncio.run(burst())
+    finally:
+        app.state.prompts.close()
+    assert [r.status_code for r in responses] == [200] * 40
+    for r in responses:
+        assert guard.store.decisions.get(r.json()["id"]) is not None
+    assert sum(sizes) == 40
+    assert max(sizes) > 1  # 40 requests queued at once are not decided one by one
+
+
+def test_a_real_race_inside_a_batch_loses_no_strike(pg_url: str, tmp_path: Path) -> None:
+    """PostgreSQL: another worker commits a change to the account between a batched check's
+    read and its write. The write is refused as stale, the batch rolls back, its checks run
+    again alone on the fresh state: every strike is counted once, every decision stored
+    once. (SQLite cannot interleave so: a batch holds its write lock from its first write.)"""
+    from sqlalchemy import text
+
+    guard = _guard(pg_url, tmp_path)
+    assert guard.check_prompt("naked child", "x", at=T0).blocked  # the account exists
+    real = guard.accounts.repo.write
+    raced: list[int] = []
+
+    def racing_write(conn, state, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not raced:  # the other worker's commit, on a connection of its own
+            with guard.store.engine.begin() as other:
+                raced.append(other.execute(
+                    text("UPDATE account_state SET version = version + 1 WHERE id = :id"),
+                    {"id": state.id}).rowcount)  # fmt: skip
+        return real(conn, state, *args, **kwargs)
+
+    guard.accounts.repo.write = racing_write  # type: ignore[method-assign]
+    checks = [PromptCheck("nude child", "x", at=T0 + timedelta(seconds=i)) for i in (1, 2)]
+    results = guard.check_prompts([PromptCheck("a cat", "y", at=T0), *checks])
+    assert raced == [1]
+    assert all(isinstance(r, Decision) for r in results), results
+    assert _count(guard, DecisionRow) == 4
+    strikes = guard.accounts.describe("x", T0 + timedelta(minutes=1))["strikes"]
+    assert strikes == {"sexual_minors": 3}
