@@ -375,3 +375,44 @@ def test_starred_out_letters_are_read(
 def test_stars_that_hide_no_signal_word_stay_quiet(reader: PromptReader) -> None:
     reading = reader.read("rate this cake 5* and my b*rthday party")
     assert not reading.signals
+
+
+# --- the index's precomputed tables answer as the plain searches they replace ---------------
+def test_index_tables_agree_with_the_reference_searches() -> None:
+    """``transposed`` (one swapped pair), ``prefix_heads`` (prefix terms) and
+    ``phrase_prefixes`` (phrases) are built once so the reader does one look-up per word;
+    each must answer exactly as the search it replaces, on every swap of every lexicon word
+    and on random strings."""
+    import random
+    import string
+
+    from tutela.text.lexicon import default_index
+    from tutela.text.reader import _transposed
+
+    idx = default_index()
+
+    def prefix_reference(text: str) -> object:
+        hit = idx.words.get(text)
+        if hit is not None:
+            return hit
+        for k in idx.prefix_lengths:
+            if len(text) > k and (hit := idx.prefixes.get(text[:k])) is not None:
+                return hit
+        return None
+
+    rng = random.Random(3)
+    words = set(idx.words) | set(idx.prefixes) | set(idx.vocabulary)
+    texts = set(words)
+    for w in words:
+        texts.update(w[:j] + w[j + 1] + w[j] + w[j + 2 :] for j in range(len(w) - 1))
+        texts.update(w + suffix for suffix in ("s", "ed", "ing", "x"))
+    texts.update(
+        "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(1, 16)))
+        for _ in range(20_000)
+    )
+    for text in texts:
+        assert idx.transposed.get(text) is _transposed(idx, text), text
+        assert idx.lookup_word(text) is prefix_reference(text), text
+    for phrase in idx.phrases:
+        parts = phrase.split()
+        assert all(" ".join(parts[:k]) in idx.phrase_prefixes for k in range(2, len(parts) + 1))

@@ -40,6 +40,8 @@ TIER_SCORES: dict[str, dict[str, float]] = {
 }
 _LIST_KEYS = ("stopwords", "age_units", "age_prefixes", "grade_words")
 _SEP = re.compile(r"[-'`]+")
+#: Prefix terms (``kinder*``) are at least this long.
+_MIN_PREFIX = 4
 #: Squeezed spellings shorter than this are ordinary words (``as`` is not ``ass``).
 _MIN_SQUEEZED = 4
 
@@ -74,10 +76,13 @@ class LexiconIndex:
     words: dict[str, list[Entry]] = field(default_factory=dict)
     phrases: dict[str, list[Entry]] = field(default_factory=dict)
     phrase_starts: dict[str, int] = field(default_factory=dict)  # first word -> max length
+    phrase_prefixes: frozenset[str] = frozenset()  # the first 2+ words of each phrase
     prefixes: dict[str, list[Entry]] = field(default_factory=dict)
     prefix_lengths: tuple[int, ...] = ()
+    prefix_heads: frozenset[str] = frozenset()  # the first _MIN_PREFIX letters of each prefix
     frames: dict[str, list[tuple[str, Entry]]] = field(default_factory=dict)  # first -> (last, e)
     squeezed: dict[str, list[Entry]] = field(default_factory=dict)
+    transposed: dict[str, list[Entry]] = field(default_factory=dict)  # "chlid" -> child's
     stopwords: dict[str, frozenset[str]] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
     age_units: dict[str, int] = field(default_factory=dict)  # first word -> max length
@@ -100,9 +105,17 @@ class LexiconIndex:
         return 1 if self.lookup_word(text) is not None else 0
 
     def lookup_word(self, text: str) -> list[Entry] | None:
+        """The entries of ``text`` as a word, else of its longest prefix term, else None.
+
+        Most words asked about are neither: one look-up of their first four letters among
+        the prefix terms' (``prefix_heads``) settles that, where trying every prefix length
+        cost a slice and a look-up each, on every unknown word of every prompt.
+        """
         hit = self.words.get(text)
         if hit is not None:
             return hit
+        if text[:_MIN_PREFIX] not in self.prefix_heads:
+            return None
         for k in self.prefix_lengths:
             if len(text) > k:
                 hit = self.prefixes.get(text[:k])
@@ -119,7 +132,7 @@ def _parse_term(raw: Any, source: str) -> tuple[str, bool, bool]:
     term = term.lstrip("=")
     prefix = term.endswith("*")
     term = fold_term(term.rstrip("*"))
-    if prefix and (" " in term or len(term) < 4):
+    if prefix and (" " in term or len(term) < _MIN_PREFIX):
         raise ConfigError(f"{source}: prefix terms must be one word of 4+ letters: {raw!r}")
     return term, gated, prefix
 
@@ -152,6 +165,12 @@ def load_index(paths: Iterable[Path] | None = None) -> LexiconIndex:
     idx.age_prefixes = frozenset(prefixes)
     idx.grade_words = frozenset(grade)
     idx.prefix_lengths = tuple(sorted({len(k) for k in idx.prefixes}, reverse=True))
+    idx.prefix_heads = frozenset(k[:_MIN_PREFIX] for k in idx.prefixes)
+    heads: set[str] = set()
+    for phrase in idx.phrases:
+        parts = phrase.split()
+        heads.update(" ".join(parts[:k]) for k in range(2, len(parts) + 1))
+    idx.phrase_prefixes = frozenset(heads)
     for word, entries in idx.words.items():
         sq = _squeeze(word)
         if sq != word and len(sq) >= _MIN_SQUEEZED:
@@ -163,7 +182,35 @@ def load_index(paths: Iterable[Path] | None = None) -> LexiconIndex:
         vocab.update(words)
     idx.vocabulary = frozenset(vocab)
     idx.masked = _mask_table(idx.words)
+    idx.transposed = _transposition_table(idx.words)
     return idx
+
+
+#: Words this long (in letters) are read with one swapped pair (``chlid``, ``nakde``).
+TRANSPOSED_LENGTHS = range(5, 15)
+
+
+def _transposition_table(words: dict[str, list[Entry]]) -> dict[str, list[Entry]]:
+    """Every spelling of a word with one adjacent pair of letters swapped (the first letter
+    kept) -> that word's entries; where two words give the same spelling, the one whose swap
+    is further left, as a left-to-right search of the swaps finds it first.
+
+    Built once, so the reader answers an unknown word with one look-up instead of trying
+    each swap of it on every prompt (``reader._transposed`` is that search, kept as the
+    reference the tests compare with).
+    """
+    table: dict[str, tuple[int, list[Entry]]] = {}
+    for word, entries in words.items():
+        if len(word) not in TRANSPOSED_LENGTHS or not word.isalpha():
+            continue
+        for j in range(1, len(word) - 1):
+            if word[j] == word[j + 1]:
+                continue
+            swapped = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
+            known = table.get(swapped)
+            if known is None or j < known[0]:
+                table[swapped] = (j, entries)
+    return {w: entries for w, (_, entries) in table.items()}
 
 
 def _mask_table(words: dict[str, list[Entry]]) -> dict[str, str]:

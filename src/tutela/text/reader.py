@@ -19,10 +19,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from tutela.decision import Signal
 from tutela.errors import PromptError
-from tutela.text.lexicon import Entry, LexiconIndex, default_index
+from tutela.text.lexicon import TRANSPOSED_LENGTHS, Entry, LexiconIndex, default_index
 from tutela.text.normalise import GLUED, MASK, ORDINARY_EDITS, BaseText, normalise_chars
 from tutela.text.tokens import Token, tokenise
 
@@ -132,7 +133,7 @@ class PromptReader:
         matches.extend(self._ages(tokens, base))
         if idx.frames:
             matches.extend(self._frames(tokens, base, langs, benign))
-        edits = Counter(base.edits)
+        edits = base.edits  # base is this call's own: its counter is the reading's
         counted: set[str] = set()
         for m in matches:  # one count per obfuscated span, however many entries it matched
             if m.edit and m.as_written not in counted:
@@ -144,36 +145,48 @@ class PromptReader:
         return PromptReading(signals, language, normalised, edits, matches)
 
     # --- internals -------------------------------------------------------------------------
-    def _languages(self, tokens: list[Token]) -> Counter[str]:
-        langs: Counter[str] = Counter()
+    def _languages(self, tokens: list[Token]) -> dict[str, int]:
+        """Function words per language, in the order the languages first appear.
+
+        A plain dict, not a Counter: a Counter's missing-key hook is a Python call, and this
+        runs for every token of every prompt. The order is kept: ties go to the first seen.
+        """
+        langs: dict[str, int] = {}
         stop = self._stop
-        for t in tokens:
-            hit = stop.get(t.text)
-            if hit:
-                for lang in hit:
-                    langs[lang] += 1
+        for hit in filter(None, map(stop.get, [t.text for t in tokens])):
+            for lang in hit:
+                langs[lang] = langs.get(lang, 0) + 1
         return langs
 
     def _match_lexicon(
-        self, tokens: list[Token], base: BaseText, langs: Counter[str], benign: set[int]
+        self, tokens: list[Token], base: BaseText, langs: dict[str, int], benign: set[int]
     ) -> list[Match]:
         """Greedy longest-first lexicon matches; fills ``benign`` with the innocent spans."""
         idx = self.index
+        phrase_starts, phrases, lookup_word = idx.phrase_starts, idx.phrases, idx.lookup_word
+        heads = idx.phrase_prefixes
+        texts = [t.text for t in tokens]
         out: list[Match] = []
         i, n = 0, len(tokens)
         while i < n:
             tok = tokens[i]
             span = 1
             entries: list[Entry] | None = None
-            longest = idx.phrase_starts.get(tok.text, 0)
-            for length in range(min(longest, n - i), 1, -1):
-                key = " ".join(t.text for t in tokens[i : i + length])
-                entries = idx.phrases.get(key)
-                if entries:
-                    span = length
-                    break
+            longest = phrase_starts.get(texts[i])
+            if longest:
+                # every phrase's first words are a phrase prefix: the phrases that can start
+                # here are no longer than the words that read as one (``a`` starts phrases of
+                # up to four words, but ``a watercolour`` begins none: one look-up, not three)
+                top, reach = min(longest, n - i), 1
+                while reach < top and " ".join(texts[i : i + reach + 1]) in heads:
+                    reach += 1
+                for length in range(reach, 1, -1):
+                    entries = phrases.get(" ".join(texts[i : i + length]))
+                    if entries:
+                        span = length
+                        break
             if not entries:
-                entries = idx.lookup_word(tok.text)
+                entries = lookup_word(tok.text)
                 glued = None
                 if entries is None and tok.number is None:
                     entries, glued = self._fallback(tok)
@@ -187,8 +200,11 @@ class PromptReader:
             if entries:
                 last = tokens[i + span - 1]
                 as_written = base.span_as_written(tok.start, last.end)
-                normalised = " ".join(t.text for t in tokens[i : i + span])
-                edit = next((t.edit for t in tokens[i : i + span] if t.edit), None)
+                if span == 1:
+                    normalised, edit = tok.text, tok.edit or None
+                else:
+                    normalised = " ".join(texts[i : i + span])
+                    edit = next((t.edit for t in tokens[i : i + span] if t.edit), None)
                 for e in entries:
                     if e.kind == "benign":
                         benign.update(range(i, i + span))
@@ -210,7 +226,7 @@ class PromptReader:
         entries = (
             _first_hit(idx, tok.alts)
             or _first_squeezed(idx, (tok.text, *tok.alts))
-            or _transposed(idx, tok.text)
+            or idx.transposed.get(tok.text)  # what _transposed(idx, tok.text) finds
         )
         result = (entries, None if entries else _glued(idx, tok.text))
         if not tok.alts:
@@ -220,7 +236,7 @@ class PromptReader:
         return result
 
     def _frames(
-        self, tokens: list[Token], base: BaseText, langs: Counter[str], benign: set[int]
+        self, tokens: list[Token], base: BaseText, langs: dict[str, int], benign: set[int]
     ) -> list[Match]:
         """Verbs split around their object (``zieh das kleine Mädchen aus``).
 
@@ -245,10 +261,11 @@ class PromptReader:
         out: list[Match] = []
         n = len(tokens)
         done = -1  # last token already read as part of a number ("treinta y cinco")
+        numbers = idx.numbers
         for i, tok in enumerate(tokens):
             if i <= done:
                 continue
-            value = _number(idx, tok)
+            value = tok.number if tok.number is not None else numbers.get(tok.text)  # _number
             if value is None:
                 continue
             value, last = _compound(idx, tokens, i, value)
@@ -276,12 +293,12 @@ class PromptReader:
         return out
 
 
-def _leading(langs: Counter[str]) -> Counter[str]:
+def _leading(langs: dict[str, int]) -> dict[str, int]:
     """Only the languages with the most function words (all of them on a tie)."""
     if not langs:
         return langs
     top = max(langs.values())
-    return Counter({lang: n for lang, n in langs.items() if n == top})
+    return {lang: n for lang, n in langs.items() if n == top}
 
 
 _MASKED = re.compile(r"(?<![a-z*])(?:[a-z]+(?:\*{1,2}[a-z]+)+|\*{1,2}[a-z]{2,})(?![a-z*])")
@@ -297,7 +314,7 @@ def _unmasked(idx: LexiconIndex, text: str) -> list[Token]:
     return out
 
 
-def _admits(entry: Entry, langs: Counter[str]) -> bool:
+def _admits(entry: Entry, langs: dict[str, int]) -> bool:
     """A gated term counts when the prompt reads as its language, or as no language at all.
 
     Terse prompts (``pedo pics``) carry no function words; refusing gated terms there would
@@ -324,8 +341,12 @@ def _first_squeezed(idx: LexiconIndex, texts: tuple[str, ...]) -> list[Entry] | 
 
 
 def _transposed(idx: LexiconIndex, word: str) -> list[Entry] | None:
-    """Catch one swapped pair of letters in longer words (``chlid``, ``nakde``)."""
-    if not 5 <= len(word) <= 14 or not word.isalpha():
+    """Catch one swapped pair of letters in longer words (``chlid``, ``nakde``).
+
+    The reference search: the reader looks the word up in ``idx.transposed``, built once
+    from the same rule, and the tests check the two agree.
+    """
+    if len(word) not in TRANSPOSED_LENGTHS or not word.isalpha():
         return None
     words = idx.words
     for j in range(1, len(word) - 1):  # keep the first letter: fewer accidental hits
@@ -432,14 +453,17 @@ def _age_match(
     return Match(entry, as_written, normalised, edit)
 
 
-def _language(langs: Counter[str], matches: list[Match]) -> str | None:
-    votes = Counter(langs)
+def _language(langs: dict[str, int], matches: list[Match]) -> str | None:
+    """The language with the most votes (function words, then matched terms); on a tie the
+    first to get a vote, as ``Counter.most_common`` would pick (``max`` keeps the first)."""
+    votes = dict(langs)
     for m in matches:
-        if m.entry.lang != "*":
-            votes[m.entry.lang] += 1
+        lang = m.entry.lang
+        if lang != "*":
+            votes[lang] = votes.get(lang, 0) + 1
     if not votes:
         return None
-    return votes.most_common(1)[0][0]
+    return max(votes.items(), key=itemgetter(1))[0]
 
 
 def _signals(matches: list[Match], edits: Counter[str]) -> list[Signal]:

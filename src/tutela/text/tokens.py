@@ -122,11 +122,16 @@ def tokenise(
     so ``3d`` or ``t-shirt`` are not taken for obfuscation.
     """
     is_term = is_term or is_word
-    raws = _split_elisions([(m.group(), m.start(), m.end()) for m in _RAW.finditer(base)])
+    raws = [(m.group(), *m.span()) for m in _RAW.finditer(base)]
+    if "'" in base:
+        raws = _split_elisions(raws)
     raws = _merge_spaced(raws, base, is_word)
     tokens: list[Token] = []
     extras: list[Token] = []
     for raw, start, end in raws:
+        if raw.isalpha():  # most words: what _read_word would do with them, without the tests
+            tokens.append(_repeats(raw, start, end, is_word))
+            continue
         if _INNER_SEP.search(raw) is None:
             tokens.extend(_read_word(raw, start, end, is_word, is_term))
             continue
