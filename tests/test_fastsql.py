@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import String, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tutela.accounts.tables import AccountRow, ActionRow
@@ -132,3 +132,63 @@ def test_a_missing_value_is_named(store: Store) -> None:
         values = _values("x", datetime(2026, 3, 1, tzinfo=UTC))
         del values["risk_at"]
         Statements(store.engine)(INSERT).execute(conn, values)
+
+
+JSON_VALUES: list[object] = [
+    {"sexual_minors": 2},
+    {},
+    [],
+    {"é": "naïve ✓ 子供 \U0001f600", "quote\"back\\slash": "\n\t\x00\x1f\x7f\u2028"},
+    {"none": None, "nested": [None, {"x": None}]},  # a null: json.dumps writes it
+    {"tiny": 1e-7, "small": 5.2e-05, "big": 1e16, "huge": 1.7976931348623157e308},
+    {"int64": 2**63 - 1, "beyond": 2**70, "negative": -(2**64)},
+    {"bool": [True, False], "tuple": (1, 2), "float": 0.9, "neg": -0.0},
+    [{"detector": "prompt_lexicon", "kind": "minor", "score": 0.95,
+      "evidence": {"terms": [{"as_written": "child", "lang": "en"}]}}],
+    {"deep": [[[[[[[[[[[[{"x": 1}]]]]]]]]]]]]},
+]  # fmt: skip
+
+
+def test_json_values_parse_to_what_sqlalchemy_stores(store: Store) -> None:
+    """A JSON parameter is serialised by orjson on the prepared path (json.dumps where
+    orjson could differ): the stored text parses to the same data as SQLAlchemy's own."""
+    import json
+    import math
+
+    store.upgrade()
+    prepared = Statements(store.engine)
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    values = list(JSON_VALUES)
+    if store.dialect == "sqlite":  # json.dumps' NaN: PostgreSQL's json refuses it either way
+        values.append({"nan": math.nan, "inf": math.inf})
+    raw = select(_acc.c.strikes.cast(String)) if store.dialect == "postgresql" else None
+    for i, value in enumerate(values):
+        with store.engine.begin() as conn:
+            prepared(INSERT).execute(conn, {**_values(f"fast-{i}", at), "strikes": value})
+            conn.execute(insert(_acc), {**_values(f"core-{i}", at), "strikes": value})
+        with store.engine.connect() as conn:
+            texts = []
+            for who in ("fast", "core"):
+                if raw is None:
+                    q = text("SELECT strikes FROM account_state WHERE id = :id")
+                else:
+                    q = raw.where(_acc.c.id == bindparam("id"))
+                texts.append(conn.execute(q, {"id": f"{who}-{i}"}).scalar_one())
+            read = prepared(LOAD).first(conn, {"account_id": f"fast-{i}"})
+        fast, core = (json.loads(t) for t in texts)
+        expected = json.loads(json.dumps(value))
+        assert repr(fast) == repr(core) == repr(expected)  # repr: NaN is not equal to itself
+        assert read is not None and repr(read[2]) == repr(expected)
+
+
+def test_orjson_is_used_only_where_its_data_is_jsons() -> None:
+    """What the JSON processor hands to orjson and what it keeps for json.dumps."""
+    import math
+
+    from tutela.store.fastsql import _json_text
+
+    assert _json_text(JSON_VALUES[8]) is not None  # a decision's signals: the fast path
+    assert _json_text({"k": "✓"}) == '{"k":"✓"}'.encode()
+    for slow in ({"none": None}, {"nan": math.nan}, {"beyond": 2**70}, {1: "int key"},
+                 {"at": datetime(2026, 3, 1, tzinfo=UTC)}):  # fmt: skip
+        assert _json_text(slow) is None

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
@@ -44,6 +45,16 @@ _blk = BlockedPromptRow.__table__
 _STATE_COLUMNS = [c.name for c in _acc.columns if c.name not in ("id", "created_at")]
 _ACC_NAMES = [c.name for c in _acc.columns]
 _ATT_NAMES = [c.name for c in _att.columns]
+# the state's columns out of a loaded row, in this order, by one C call (a name look-up per
+# column through a dict built for each row cost more than SQLite's primary-key read)
+_STATE_ROW = itemgetter(*(_ACC_NAMES.index(n) for n in (
+    "id", "age_tier", "age_method", "age_years", "age_verified_at", "jurisdiction", "risk",
+    "risk_at", "strikes", "action", "action_since", "action_until", "action_reason", "report",
+    "last_block_at", "version")))  # fmt: skip
+# stored text -> member by a dict look-up (an Enum call costs ~1 µs; unknown text still
+# goes to the Enum, which raises as before)
+_AGE_TIERS = {t.value: t for t in AgeTier}
+_ACTIONS = {a.value: a for a in AccountAction}
 
 
 _LOAD = select(_acc).where(_acc.c.id == bindparam("account_id"))
@@ -185,25 +196,27 @@ class AccountRepository:
         values = self._sql(_LOAD).first(conn, {"account_id": account_id})
         if values is None:
             return AccountState(id=account_id)
-        row = dict(zip(_ACC_NAMES, values, strict=True))
+        (id_, age_tier, age_method, age_years, age_verified_at, jurisdiction, risk, risk_at,
+         strikes, action, action_since, action_until, action_reason, report, last_block_at,
+         version) = _STATE_ROW(values)  # fmt: skip
         return AccountState(
-            id=row["id"],
+            id=id_,
             exists=True,
-            age_tier=AgeTier(row["age_tier"]),
-            age_method=row["age_method"],
-            age_years=row["age_years"],
-            age_verified_at=row["age_verified_at"],
-            jurisdiction=row["jurisdiction"],
-            risk=row["risk"] or 0.0,
-            risk_at=row["risk_at"],
-            strikes=dict(row["strikes"] or {}),
-            action=AccountAction(row["action"]),
-            action_since=row["action_since"],
-            action_until=row["action_until"],
-            action_reason=row["action_reason"],
-            report=bool(row["report"]),
-            last_block_at=row["last_block_at"],
-            version=row["version"] or 0,
+            age_tier=t if (t := _AGE_TIERS.get(age_tier)) is not None else AgeTier(age_tier),
+            age_method=age_method,
+            age_years=age_years,
+            age_verified_at=age_verified_at,
+            jurisdiction=jurisdiction,
+            risk=risk or 0.0,
+            risk_at=risk_at,
+            strikes=dict(strikes or {}),
+            action=a if (a := _ACTIONS.get(action)) is not None else AccountAction(action),
+            action_since=action_since,
+            action_until=action_until,
+            action_reason=action_reason,
+            report=bool(report),
+            last_block_at=last_block_at,
+            version=version or 0,
         )
 
     def _attempts(self, conn: Connection, account_id: str, since: datetime) -> list[Attempt]:
@@ -415,6 +428,8 @@ class AccountRepository:
         computed from what it read, so writing it anyway would drop the other's strike or
         action. Both branches are single statements, atomic on SQLite and PostgreSQL.
         """
+        # one dict of every parameter (the update's key and read version, or the insert's
+        # id and creation time, are added to it rather than copied around it)
         values = {
             "age_tier": s.age_tier.value,
             "age_method": s.age_method,
@@ -434,11 +449,13 @@ class AccountRepository:
             "version": s.version + 1,
         }
         if s.exists:
-            params = {"account_id": s.id, "read_version": s.version, **values}
-            written = self._sql(_UPDATE_STATE).execute(conn, params)
+            values["account_id"] = s.id
+            values["read_version"] = s.version
+            written = self._sql(_UPDATE_STATE).execute(conn, values)
         elif self._create is not None:
-            written = self._sql(self._create).execute(conn, {"id": s.id, "created_at": at,
-                                                             **values})  # fmt: skip
+            values["id"] = s.id
+            values["created_at"] = at
+            written = self._sql(self._create).execute(conn, values)
         else:  # another database: the primary key refuses a second creator
             try:
                 with conn.begin_nested():

@@ -13,16 +13,26 @@ SQLAlchemy wraps them, so ``OperationalError`` still means "database unavailable
 store's fail-closed handling). What is skipped: only the per-call machinery. The statement
 runs on the connection's own transaction, so it commits or rolls back with the rest.
 
+Two conversions are made cheaper, with the same results: date-times are remembered per
+value (one check writes and reads the same instants over and over, and each conversion
+costs µs), and JSON parameters of a plain JSON column are serialised by orjson (see
+:func:`_json_text`) rather than ``json.dumps``: the text differs in spacing and escaping
+only, it parses to the same data, and anything orjson would render differently goes to
+``json.dumps`` as before.
+
 Use only for fixed, hot statements; everything else goes through SQLAlchemy as usual.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Engine, Insert, Table, bindparam, insert
+import orjson
+from sqlalchemy import JSON, Engine, Insert, Table, bindparam, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
@@ -39,26 +49,34 @@ class Prepared:
     applied on this path.
     """
 
-    __slots__ = ("_binds", "_names", "_positional", "_results", "_returns", "_types", "dialect",
-                 "sql")  # fmt: skip
+    __slots__ = ("_binds", "_get", "_names", "_positional", "_result_types", "_results",
+                 "_returns", "dialect", "sql")  # fmt: skip
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.dialect = dialect
         self._positional = bool(compiled.positional)
-        self._names: tuple[str, ...] = tuple(compiled.positiontup or compiled.binds)
-        self._binds: dict[str, Processor] = {
-            name: _bind_processor(bind.type, dialect) for name, bind in compiled.binds.items()
-        }
+        names: tuple[str, ...] = tuple(compiled.positiontup or compiled.binds)
+        self._names = names
+        # the values in statement order, by one C call (a KeyError names a missing one)
+        self._get: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            itemgetter(*names) if len(names) > 1
+            else (lambda params, _n=names[0]: (params[_n],)) if names
+            else (lambda params: ())
+        )  # fmt: skip
+        # (position, processor) of the values that need converting; the others pass as given
+        procs = {name: _bind_processor(bind.type, dialect) for name, bind in compiled.binds.items()}
+        self._binds: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
+            (i, proc) for i, name in enumerate(names) if (proc := procs[name]) is not None
+        )
         # a SELECT (or INSERT ... RETURNING): the result columns' types, in order; their
         # processors are made from the first result's driver type codes (some need them)
         columns = getattr(statement, "selected_columns", None)
         returning = getattr(statement, "_returning", None) or ()
-        self._types = [c.type.dialect_impl(dialect)
-                       for c in (columns if columns is not None else returning)]  # fmt: skip
-        self._results: list[Processor] | None = None
-        self._returns = bool(self._types)
+        self._result_types = [c.type for c in (columns if columns is not None else returning)]
+        self._results: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
+        self._returns = bool(self._result_types)
 
     def _args(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         try:
@@ -70,34 +88,39 @@ class Prepared:
             ) from None
 
     def _convert_params(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        binds = self._binds
+        values = self._get(params)
+        if self._binds:
+            values = list(values)  # type: ignore[assignment]
+            for i, proc in self._binds:
+                value = values[i]
+                if value is not None:
+                    values[i] = proc(value)  # type: ignore[index]
         if self._positional:
-            out = []
-            for name in self._names:
-                value = params[name]
-                proc = binds[name]
-                out.append(proc(value) if proc is not None and value is not None else value)
-            return out
-        return {
-            name: (p(params[name]) if (p := binds[name]) is not None and params[name] is not None
-                   else params[name])
-            for name in self._names
-        }
+            return values
+        return dict(zip(self._names, values, strict=True))
 
-    def _converter(self, cursor: Any) -> list[Processor]:
+    def _converter(self, cursor: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
         if self._results is None:
-            self._results = [
-                t.result_processor(self.dialect, d[1])
-                for t, d in zip(self._types, cursor.description, strict=True)
-            ]
+            self._results = tuple(
+                (i, proc)
+                for i, (t, d) in enumerate(zip(self._result_types, cursor.description,
+                                               strict=True))
+                if (proc := _result_processor(t, self.dialect, d[1])) is not None
+            )  # fmt: skip
         return self._results
 
     @staticmethod
-    def _convert(procs: list[Processor], row: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            proc(value) if proc is not None else value
-            for proc, value in zip(procs, row, strict=True)
-        )
+    def _convert(
+        procs: tuple[tuple[int, Callable[[Any], Any]], ...], row: Sequence[Any]
+    ) -> tuple[Any, ...]:
+        """The row with each converted column's processor applied (to None too, as
+        SQLAlchemy does: a type may give None a meaning)."""
+        if not procs:
+            return tuple(row)
+        out = list(row)
+        for i, proc in procs:
+            out[i] = proc(out[i])
+        return tuple(out)
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         args = self._args(params)
@@ -158,14 +181,30 @@ class Prepared:
 
 
 def _bind_processor(type_: Any, dialect: Dialect) -> Processor:
-    """The type's bind processor; for date-times, with results shared (see :func:`_memo`)."""
+    """The type's bind processor; for date-times with results shared (see :func:`_memo`),
+    for a plain JSON column serialising with orjson (see :func:`_json_bind`)."""
     impl = type_.dialect_impl(dialect)
     proc = impl.bind_processor(dialect)
+    if proc is None:
+        return None
+    if _is_datetime(type_):
+        # one cache per type and dialect: every column of that type converts alike
+        cache = _TIME_CACHES.setdefault(("bind", repr(type_), type(type_), dialect.name), {})
+        return _memo(proc, cache)
+    if isinstance(impl, JSON):
+        return _json_bind(proc, dialect)
+    return proc
+
+
+def _result_processor(type_: Any, dialect: Dialect, coltype: Any) -> Processor:
+    """The type's result processor; for date-times read as text (SQLite), remembered per
+    text: a check reads back the instants its account's earlier checks wrote, often the
+    same one in several columns, and each parse (plus a TypeDecorator's zone) costs µs."""
+    proc = type_.dialect_impl(dialect).result_processor(dialect, coltype)
     if proc is None or not _is_datetime(type_):
         return proc
-    # one cache per type and dialect: every column of that type converts alike
-    cache = _TIME_CACHES.setdefault((repr(type_), type(type_), dialect.name), {})
-    return _memo(proc, cache)
+    cache = _TIME_CACHES.setdefault(("result", repr(type_), type(type_), dialect.name), {})
+    return _memo_text(proc, cache)
 
 
 def _is_datetime(type_: Any) -> bool:
@@ -180,15 +219,15 @@ def _is_datetime(type_: Any) -> bool:
 
 
 _MISS = object()
-_TIME_CACHES: dict[tuple[str, type, str], dict[Any, Any]] = {}
+_TIME_CACHES: dict[tuple[str, str, type, str], dict[Any, Any]] = {}
 
 
 def _memo(proc: Callable[[Any], Any], cache: dict[Any, Any]) -> Callable[[Any], Any]:
-    """``proc`` with its recent results remembered in ``cache``. One check writes the same
-    instant into several columns and statements (the attempt, the state, the action, the
-    index entry), and SQLite's datetime conversion costs several µs each time. Keyed by the
-    value and its UTC offset: equal instants in different zones are equal datetimes, but
-    not the same text."""
+    """A date-time bind processor with its recent results remembered in ``cache``. One
+    check writes the same instant into several columns and statements (the attempt, the
+    state, the action, the index entry), and SQLite's datetime conversion costs several µs
+    each time. Keyed by the value and its UTC offset: equal instants in different zones are
+    equal datetimes, but not the same text."""
 
     def run(value: Any) -> Any:
         key = (value, value.utcoffset())
@@ -200,6 +239,86 @@ def _memo(proc: Callable[[Any], Any], cache: dict[Any, Any]) -> Callable[[Any], 
         return out
 
     return run
+
+
+def _memo_text(proc: Callable[[Any], Any], cache: dict[Any, Any]) -> Callable[[Any], Any]:
+    """A date-time result processor with its results for the driver's text (SQLite's)
+    remembered in ``cache``; any other value (a driver's own datetime) is converted each
+    time, as keying it by equality would mix zones. Date-times are immutable, so one result
+    can be handed to every caller."""
+
+    def run(value: Any) -> Any:
+        if type(value) is not str:
+            return proc(value)
+        out = cache.get(value, _MISS)
+        if out is _MISS:
+            if len(cache) >= 256:
+                cache.clear()
+            out = cache[value] = proc(value)
+        return out
+
+    return run
+
+
+def _json_text(value: Any) -> bytes | None:
+    """``value`` as JSON by orjson, or None where its data could differ from json.dumps'.
+
+    orjson writes compact UTF-8 where ``json.dumps`` writes spaced ASCII with escapes, and
+    both parse back to the same data, with these exceptions, all sent to ``json.dumps``:
+    non-finite floats (orjson writes ``null``, json ``NaN``; every output holding ``null``
+    is refused, the price being that data with a None in it takes the old path), integers
+    beyond 64 bits, non-string keys, str/int/dict/list subclasses and date-times or
+    dataclasses (orjson raises for all of these under the options here, so ``json.dumps``
+    raises or converts exactly as before). Enums and UUIDs are the one widening: orjson
+    writes their value where ``json.dumps`` raises TypeError.
+    """
+    try:
+        out = orjson.dumps(value, option=_ORJSON_STRICT)
+    except orjson.JSONEncodeError:
+        return None
+    return None if b"null" in out else out
+
+
+_ORJSON_STRICT = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)  # fmt: skip
+
+
+def _json_bind(proc: Callable[[Any], Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """A JSON column's bind processor serialising a dict or list with orjson
+    (:func:`_json_text`), where SQLAlchemy's would call ``json.dumps``: the decisions'
+    categories, reasons and signals are three JSON values per check, and ``json.dumps``
+    costs several µs each. Only where the engine has no serializer of its own, for SQLite
+    (the processor's output is the JSON text) and psycopg (a ``Json`` wrapper, given the
+    text by its ``dumps``); any other value (the JSON null sentinel, a scalar) and any
+    other dialect keeps SQLAlchemy's processor."""
+    if getattr(dialect, "_json_serializer", None) is not None:
+        return proc
+    if dialect.name == "sqlite":
+
+        def sqlite(value: Any) -> Any:
+            if type(value) is dict or type(value) is list:
+                out = _json_text(value)
+                if out is not None:
+                    return out.decode()
+            return proc(value)
+
+        return sqlite
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        from psycopg.types.json import Json
+
+        def dumps(value: Any) -> bytes | str:
+            out = _json_text(value)
+            return out if out is not None else json.dumps(value)
+
+        def psycopg(value: Any) -> Any:
+            if type(value) is dict or type(value) is list:
+                return Json(value, dumps)
+            return proc(value)
+
+        return psycopg
+    return proc
 
 
 def named(names: Iterable[str]) -> dict[str, BindParameter[Any]]:
