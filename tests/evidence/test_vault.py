@@ -38,6 +38,29 @@ def test_only_blocked_gravest_categories_are_kept(evidence: Evidence) -> None:
         v.store("d", "sexual_adult", "image", CONTENT, "image/png")
 
 
+def test_the_hooks_prompt_seal_writes_what_preserve_writes(evidence: Evidence) -> None:
+    """seal_prompt (the decision hook's path) and preserve(prompt=...): the same row but
+    for its own id, key and time, and the same custody leaf."""
+    v, d = evidence.vault, _blocked()
+    with evidence.store.transaction() as session:
+        assert v.seal_prompt(_blocked("sexual_adult"), "p", session=session) is None
+        assert v.seal_prompt(d, None, session=session) is None
+        sealed = v.seal_prompt(d, "a prompt", session=session)
+    assert sealed is not None
+    (kept,) = v.preserve(d, prompt="a prompt")
+    items = {i.id: i.to_dict() for i in v.items(decision_id=d.id)}
+    assert set(items) == {sealed, kept.id}
+    assert items[kept.id] == kept.to_dict()
+    differ = {"id", "created_at", "hold_until"}
+    assert {k: x for k, x in items[sealed].items() if k not in differ} == {
+        k: x for k, x in items[kept.id].items() if k not in differ
+    }
+    assert v.open(sealed, actor="rev", reason="case") == b"a prompt"
+    custody = [v.custody(i)[0] for i in (sealed, kept.id)]
+    assert [c["kind"] for c in custody] == ["evidence.store"] * 2
+    assert custody[0]["data"] == custody[1]["data"]
+
+
 def test_content_is_encrypted_at_rest_and_opens_only_with_a_reason(evidence: Evidence) -> None:
     (item,) = evidence.vault.preserve(_blocked(), image=CONTENT, image_type="image/png")
     with evidence.store.engine.connect() as conn:

@@ -129,9 +129,10 @@ class DecisionRecorder:
         ev.log.record_decision(decision, session=session)
         if preserved_category(decision) is not None:
             # the text the store kept with the decision, as the insert just wrote it (no
-            # flush and read-back: see DecisionRepository.kept_prompt)
+            # flush and read-back: see DecisionRepository.kept_prompt); sealed without
+            # building the item's metadata, which nothing here reads (EvidenceVault.seal_prompt)
             prompt = ev.store.decisions.kept_prompt(session, decision.id)
-            ev.vault.preserve(decision, prompt=prompt, session=session)
+            ev.vault.seal_prompt(decision, prompt, session=session)
 
     def preserve_image(self, decision: Decision, image: Any) -> list[EvidenceItem]:
         """Seal the image of a blocked gravest-category decision (after it was recorded).
