@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from tutela import Guard
 from tutela.decision import CheckKind, Decision, Signal, Verdict
+from tutela.errors import InputError
 from tutela.evidence import merkle
 from tutela.evidence.service import Evidence
 from tutela.evidence.signing import CheckpointSigner
@@ -204,3 +205,21 @@ def test_a_rewrite_by_the_key_holder_is_caught_by_a_published_root(evidence: Evi
     assert problems == [
         "known root at size 8: the log no longer produces it (history was rewritten)"
     ]
+
+
+def test_the_hooks_add_writes_what_append_writes(evidence: Evidence) -> None:
+    """add_decision (the decision hook's path, no LogEntry built) and record_decision:
+    the same entry bytes for the same decision, at consecutive indexes."""
+    log, d = evidence.log, _decision(1)
+    with evidence.store.transaction() as session:
+        seq = log.add_decision(session, d)
+    again = log.record_decision(d)
+    assert again.seq == seq + 1
+    first = log.get(seq)
+    assert first is not None and first.data == again.data == json.loads(
+        json.dumps(d.to_dict())
+    )
+    assert first.entry.replace(b'"seq":%d' % seq, b'"seq":%d' % again.seq) == again.entry
+    with pytest.raises(InputError), evidence.store.transaction() as session:
+        log.add(session, "", {})
+    assert log.verify().ok

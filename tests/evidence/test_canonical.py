@@ -151,3 +151,24 @@ def test_the_fast_path_is_on_with_the_installed_orjson() -> None:
     from tutela.evidence import log
 
     assert log._ORJSON_AGREES
+
+
+def test_remembered_time_texts_are_isoformat_in_every_zone() -> None:
+    """decision.isoformat (used for the leaf's ``at`` and the decision's ``created_at``)
+    keeps equal instants in different zones, and naive times, apart."""
+    from datetime import timedelta, timezone
+
+    from tutela.decision import isoformat
+
+    plus2 = timezone(timedelta(hours=2), "CEST")
+    utc_named = timezone(timedelta(0), "Z")
+    base = datetime(2026, 3, 1, 12, 0, 0, 5, tzinfo=UTC)
+    values = [base, base.astimezone(plus2), base.replace(tzinfo=utc_named),
+              base.replace(tzinfo=None), base.replace(microsecond=0),
+              base.replace(tzinfo=plus2)]  # fmt: skip
+    for _ in range(2):  # the second round reads what the first remembered
+        for v in values:
+            assert isoformat(v) == v.isoformat()
+    for i in range(600):  # past the cache's bound
+        v = base + timedelta(microseconds=i)
+        assert isoformat(v) == v.isoformat()

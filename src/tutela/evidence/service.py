@@ -126,7 +126,7 @@ class DecisionRecorder:
 
     def __call__(self, decision: Decision, session: Session) -> None:
         ev = self.evidence
-        ev.log.record_decision(decision, session=session)
+        ev.log.add_decision(session, decision)  # no LogEntry built: nothing here reads it
         if preserved_category(decision) is not None:
             # the text the store kept with the decision, as the insert just wrote it (no
             # flush and read-back: see DecisionRepository.kept_prompt); sealed without

@@ -303,7 +303,8 @@ class EvidenceVault:
             # prepared, on the transaction's connection: the ORM's add + flush cost ~0.2 ms
             # on the request path of a blocked check, for a row nothing reads back here
             self._sql(_INSERT_ITEM).execute(connection_of(s), values)
-            self.log.append(
+            self.log.add(
+                s,
                 EntryKind.EVIDENCE_STORE,
                 {
                     "decision_id": decision_id,
@@ -315,7 +316,6 @@ class EvidenceVault:
                 },
                 subject=item_id,
                 actor=actor,
-                session=s,
             )
         return values
 

@@ -124,7 +124,9 @@ class Prepared:
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         args = self._args(params)
-        driver = conn.connection.driver_connection
+        # the DBAPI connection (for a sync driver, the driver's own): an attribute of the
+        # pool's proxy, where driver_connection asks the pool's dialect each time
+        driver = conn.connection.dbapi_connection
         cursor = driver.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(self.sql, args)
