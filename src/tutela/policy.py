@@ -113,15 +113,16 @@ class Policy(_Strict):
             min(minor, suggestive),
             min(minor, revealing, _REVEALING_CAP),
         )
+        t = self.thresholds
         categories = {
-            Category.SEXUAL_MINORS.value: sexual_minors,
-            Category.SEXUAL_ADULT.value: 0.0 if sexual_minors >= self.thresholds.review else sexual,
-            Category.MINOR_PRESENT.value: minor if sexual_minors < self.thresholds.review else 0.0,
+            _SM: sexual_minors,
+            _SA: 0.0 if sexual_minors >= t.review else sexual,
+            _MP: minor if sexual_minors < t.review else 0.0,
         }
         reasons = _reasons(signals)
-        if coded >= self.thresholds.block:
+        if coded >= t.block:
             reasons.insert(0, "a term that on its own means child sexual abuse material")
-        elif sexual_minors >= self.thresholds.review:
+        elif sexual_minors >= t.review:
             reasons.insert(0, "sexual or undressing language together with a minor")
         return self._verdict(categories, reasons)
 
@@ -152,8 +153,8 @@ class Policy(_Strict):
         t = self.thresholds
         for name, score in categories.items():
             if score >= t.block:
-                action = Verdict(getattr(self.actions, name))
-            elif score >= t.review and name != Category.MINOR_PRESENT.value:
+                action = _VERDICTS[getattr(self.actions, name)]  # Verdict(value), as a look-up
+            elif score >= t.review and name != _MP:
                 action = Verdict.REVIEW if getattr(self.actions, name) != "allow" else Verdict.ALLOW
             else:
                 continue
@@ -163,6 +164,12 @@ class Policy(_Strict):
 
 
 _RANK = {Verdict.ALLOW: 0, Verdict.REVIEW: 1, Verdict.BLOCK: 2}
+#: The enums' values, read once: an Enum's ``.value`` and ``Verdict(...)`` are Python-level
+#: calls, and the policy judges every prompt.
+_VERDICTS = {v.value: v for v in Verdict}
+_SM = Category.SEXUAL_MINORS.value
+_SA = Category.SEXUAL_ADULT.value
+_MP = Category.MINOR_PRESENT.value
 
 
 @dataclass(slots=True)

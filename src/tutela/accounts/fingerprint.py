@@ -70,7 +70,7 @@ def _minhash(hashes: Iterable[int], count: int) -> np.ndarray:
     hv ^= hv >> _S16
     permuted = np.multiply.outer(hv, a)
     permuted += b
-    return permuted.min(axis=0)
+    return np.minimum.reduce(permuted, axis=0)  # ndarray.min without its Python wrapper
 
 
 def shingles(text: str, k: int = SHINGLE) -> set[bytes]:

@@ -43,6 +43,7 @@ from tutela.text.reader import PromptReader, PromptReading
 DETECTOR = "account_monitor"
 SM = Category.SEXUAL_MINORS.value
 _NEAR_IDENTICAL = 0.95
+_NOT_A_PROBE = ProbeFinding(False)  # what find_probe says with no recent attempt (immutable)
 STALE_RETRIES = 25
 """How often a write is recomputed when the account changed under it before giving up with
 StoreUnavailable (503: fail closed). Each round at least one of the competing writers wins."""
@@ -281,7 +282,9 @@ class AccountMonitor:
                 recent = gate.recent
                 if recent is None:
                     recent = self.repo.recent_attempts(gate.account, at - self._probe_window)
-            probe = find_probe(
+            # nothing remembered in the window (the usual case): no attempt to be a probe of,
+            # which is find_probe's own answer, without computing its arguments
+            probe = _NOT_A_PROBE if not recent else find_probe(
                 screened.fingerprint,
                 self._concern(content, blocked_category, categories, gate.policy),
                 screened.reading.language,
