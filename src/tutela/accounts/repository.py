@@ -51,6 +51,9 @@ _STATE_ROW = itemgetter(*(_ACC_NAMES.index(n) for n in (
     "id", "age_tier", "age_method", "age_years", "age_verified_at", "jurisdiction", "risk",
     "risk_at", "strikes", "action", "action_since", "action_until", "action_reason", "report",
     "last_block_at", "version")))  # fmt: skip
+_ATTEMPT_ROW = itemgetter(*(_ATT_NAMES.index(n) for n in (
+    "at", "verdict", "content_verdict", "blocked_category", "language", "obfuscation",
+    "fingerprint", "shingles", "probe")))  # fmt: skip
 # stored text -> member by a dict look-up (an Enum call costs ~1 µs; unknown text still
 # goes to the Enum, which raises as before)
 _AGE_TIERS = {t.value: t for t in AgeTier}
@@ -221,24 +224,22 @@ class AccountRepository:
 
     def _attempts(self, conn: Connection, account_id: str, since: datetime) -> list[Attempt]:
         found = self._sql(_RECENT).all(conn, {"account_id": account_id, "since": since})
-        rows = [dict(zip(_ATT_NAMES, values, strict=True)) for values in found]
         return [
             Attempt(
-                at=r["at"],
-                verdict=r["verdict"],
-                content_verdict=r["content_verdict"],
-                blocked_category=r["blocked_category"],
-                language=r["language"],
-                obfuscation=r["obfuscation"],
+                at=at,
+                verdict=verdict,
+                content_verdict=content_verdict,
+                blocked_category=blocked_category,
+                language=language,
+                obfuscation=obfuscation,
                 fingerprint=(
-                    Fingerprint.from_bytes(r["fingerprint"], r["shingles"])
-                    if r["fingerprint"]
-                    else None
+                    Fingerprint.from_bytes(fingerprint, shingles) if fingerprint else None
                 ),
-                probe=bool(r["probe"]),
+                probe=bool(probe),
             )
-            for r in rows
-        ]
+            for (at, verdict, content_verdict, blocked_category, language, obfuscation,
+                 fingerprint, shingles, probe) in map(_ATTEMPT_ROW, found)
+        ]  # fmt: skip
 
     def block_times(self, account_id: str, since: datetime) -> dict[str, list[datetime]]:
         """Times of the account's content blocks per category since ``since``."""
