@@ -118,9 +118,10 @@ class PromptReader:
         tokens, extras = tokenise(base.text, idx.is_word, self._is_term)
         if "*" in base.text:
             extras.extend(_unmasked(idx, base.text))
-        langs = _leading(self._languages(tokens))
+        texts = [t.text for t in tokens]  # the words, read by every step below
+        langs = _leading(self._languages(texts))
         benign: set[int] = set()  # token indices covered by a benign phrase
-        matches = self._match_lexicon(tokens, base, langs, benign)
+        matches = self._match_lexicon(tokens, texts, base, langs, benign)
         matched_spans = {(m.as_written) for m in matches}
         for ex in extras:
             entries = idx.lookup_word(ex.text) or _first_hit(idx, ex.alts)
@@ -132,7 +133,7 @@ class PromptReader:
                     )
         matches.extend(self._ages(tokens, base))
         if idx.frames:
-            matches.extend(self._frames(tokens, base, langs, benign))
+            matches.extend(self._frames(tokens, texts, base, langs, benign))
         edits = base.edits  # base is this call's own: its counter is the reading's
         counted: set[str] = set()
         for m in matches:  # one count per obfuscated span, however many entries it matched
@@ -141,11 +142,11 @@ class PromptReader:
                 edits[m.edit] += 1
         language = _language(langs, matches)
         signals = _signals(matches, edits)
-        normalised = " ".join(t.text for t in tokens)
+        normalised = " ".join(texts)
         return PromptReading(signals, language, normalised, edits, matches)
 
     # --- internals -------------------------------------------------------------------------
-    def _languages(self, tokens: list[Token]) -> dict[str, int]:
+    def _languages(self, texts: list[str]) -> dict[str, int]:
         """Function words per language, in the order the languages first appear.
 
         A plain dict, not a Counter: a Counter's missing-key hook is a Python call, and this
@@ -153,19 +154,24 @@ class PromptReader:
         """
         langs: dict[str, int] = {}
         stop = self._stop
-        for hit in filter(None, map(stop.get, [t.text for t in tokens])):
+        for hit in filter(None, map(stop.get, texts)):
             for lang in hit:
                 langs[lang] = langs.get(lang, 0) + 1
         return langs
 
     def _match_lexicon(
-        self, tokens: list[Token], base: BaseText, langs: dict[str, int], benign: set[int]
+        self,
+        tokens: list[Token],
+        texts: list[str],
+        base: BaseText,
+        langs: dict[str, int],
+        benign: set[int],
     ) -> list[Match]:
-        """Greedy longest-first lexicon matches; fills ``benign`` with the innocent spans."""
+        """Greedy longest-first lexicon matches; fills ``benign`` with the innocent spans.
+        ``texts`` are the tokens' words."""
         idx = self.index
         phrase_starts, phrases, lookup_word = idx.phrase_starts, idx.phrases, idx.lookup_word
         heads = idx.phrase_prefixes
-        texts = [t.text for t in tokens]
         out: list[Match] = []
         i, n = 0, len(tokens)
         while i < n:
@@ -236,7 +242,12 @@ class PromptReader:
         return result
 
     def _frames(
-        self, tokens: list[Token], base: BaseText, langs: dict[str, int], benign: set[int]
+        self,
+        tokens: list[Token],
+        texts: list[str],
+        base: BaseText,
+        langs: dict[str, int],
+        benign: set[int],
     ) -> list[Match]:
         """Verbs split around their object (``zieh das kleine Mädchen aus``).
 
@@ -245,8 +256,9 @@ class PromptReader:
         """
         out: list[Match] = []
         frames = self.index.frames
-        for i, tok in enumerate(tokens):
-            for last, entry in frames.get(tok.text, ()):
+        for i in [i for i, text in enumerate(texts) if text in frames]:  # few words open one
+            tok = tokens[i]
+            for last, entry in frames[tok.text]:
                 for j in range(i + 2, min(i + 2 + _FRAME_GAP, len(tokens))):
                     if tokens[j].text == last and j not in benign and _admits(entry, langs):
                         written = base.span_as_written(tok.start, tokens[j].end)
