@@ -13,12 +13,15 @@ from tutela.api import metrics
 from tutela.api.auth import require
 from tutela.api.errors import request_id
 from tutela.api.inputs import storable_text
+from tutela.api.jsonroute import JsonBodyRoute
 from tutela.api.logs import get_logger
 from tutela.api.schemas import AUTH_ERRORS, DecisionOut, ErrorOut
 from tutela.guard import PromptCheck
 from tutela.store.keys import ApiKey, Scope
 
-router = APIRouter(prefix="/v1", tags=["prompts"])
+# The hot endpoint: JsonBodyRoute validates a well-formed body in one pydantic call and
+# leaves every other request to FastAPI's own handler (api/jsonroute.py).
+router = APIRouter(prefix="/v1", tags=["prompts"], route_class=JsonBodyRoute)
 log = get_logger("tutela.api.prompts")
 
 NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
