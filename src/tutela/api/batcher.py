@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
-from collections import deque
 from dataclasses import dataclass
 
 from tutela.decision import Decision
@@ -41,68 +41,81 @@ class _Waiting:
 class PromptBatcher:
     """``await batcher.check(PromptCheck(...))`` returns the stored decision (or raises what
     :meth:`Guard.check_prompt` would raise). Threads start on first use and again after
-    :meth:`close` (an app may be served, stopped and served again, as test clients do)."""
+    :meth:`close` (an app may be served, stopped and served again, as test clients do).
+
+    The hand-over is a :class:`queue.SimpleQueue` (C, one call each way) rather than a
+    ``threading.Condition``, whose Python-level ``notify`` cost several µs per request.
+    """
 
     def __init__(self, guard: Guard, threads: int | None = None,
                  max_batch: int = MAX_BATCH) -> None:
         self.guard = guard
         self.threads = threads or (1 if guard.store.dialect == "sqlite" else 4)
         self.max_batch = max_batch
-        self._queue: deque[_Waiting] = deque()
-        self._ready = threading.Condition(threading.Lock())
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()  # None: stop
         self._workers: list[threading.Thread] = []
-        self._closing = False
+        self._lock = threading.Lock()  # starting and stopping the threads
 
     async def check(self, check: PromptCheck) -> Decision:
         loop = asyncio.get_running_loop()
         waiting = _Waiting(check, loop.create_future(), loop)
-        with self._ready:
-            if not self._workers:
-                self._start()
-            self._queue.append(waiting)
-            self._ready.notify()
+        if not self._workers:
+            self._start()
+        self._queue.put(waiting)
         return await waiting.future
 
     def close(self) -> None:
         """Finish what is queued (its decisions commit and are answered), stop the threads."""
-        with self._ready:
+        with self._lock:
             workers, self._workers = self._workers, []
-            self._closing = True
-            self._ready.notify_all()
-        for worker in workers:
-            worker.join()
-        self._closing = False
+            for _ in workers:
+                self._queue.put(None)  # after everything queued so far
+            for worker in workers:
+                worker.join()
 
     def _start(self) -> None:
-        self._closing = False
-        for n in range(self.threads):
-            worker = threading.Thread(target=self._run, name=f"tutela-check-{n}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
+        with self._lock:
+            if self._workers:
+                return
+            for n in range(self.threads):
+                worker = threading.Thread(target=self._run, name=f"tutela-check-{n}",
+                                          daemon=True)  # fmt: skip
+                worker.start()
+                self._workers.append(worker)
 
     def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._queue and not self._closing:
-                    self._ready.wait()
-                if not self._queue:  # closing, nothing left
-                    return
-                count = min(len(self._queue), self.max_batch)
-                batch = [self._queue.popleft() for _ in range(count)]
-            try:
-                results: list[Decision | BaseException] = list(
-                    self.guard.check_prompts([w.check for w in batch])
-                )
-            except BaseException as exc:  # nothing may be left waiting forever
-                results = [exc] * len(batch)
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Waiting, object]]] = {}
-            for waiting, result in zip(batch, results, strict=True):
-                by_loop.setdefault(waiting.loop, []).append((waiting, result))
-            for loop, answered in by_loop.items():
-                # one wake-up of the loop per batch, not one per request; a closed loop
-                # (RuntimeError) has nobody waiting any more
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_answer, answered)
+        stop = False
+        while not stop:
+            first = self._queue.get()  # blocks until a check (or the stop) arrives
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:  # and whatever else is queued by now
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:  # this thread's stop: finish the batch first
+                    stop = True
+                    break
+                batch.append(item)
+            self._decide(batch)
+
+    def _decide(self, batch: list[_Waiting]) -> None:
+        try:
+            results: list[Decision | BaseException] = list(
+                self.guard.check_prompts([w.check for w in batch])
+            )
+        except BaseException as exc:  # nothing may be left waiting forever
+            results = [exc] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Waiting, object]]] = {}
+        for waiting, result in zip(batch, results, strict=True):
+            by_loop.setdefault(waiting.loop, []).append((waiting, result))
+        for loop, answered in by_loop.items():
+            # one wake-up of the loop per batch, not one per request; a closed loop
+            # (RuntimeError) has nobody waiting any more
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_answer, answered)
 
 
 def _answer(answered: list[tuple[_Waiting, object]]) -> None:
