@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     rate_limit_per_minute: int = Field(6000, ge=0, description="Per API key; 0 = unlimited")
+    check_threads: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Threads per worker that run the queued prompt checks in batches "
+        "(api/batcher.py); more threads make smaller batches. Scale with workers instead",
+    )
     log_prompts: bool = Field(False, description="Include prompt text in logs (off: privacy)")
     log_level: str = "INFO"
     # --- images (issue 4; docs/image-guard.md) ---
