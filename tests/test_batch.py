@@ -236,3 +236,25 @@ def test_a_real_race_inside_a_batch_loses_no_strike(pg_url: str, tmp_path: Path)
     assert _count(guard, DecisionRow) == 4
     strikes = guard.accounts.describe("x", T0 + timedelta(minutes=1))["strikes"]
     assert strikes == {"sexual_minors": 3}
+
+
+def test_a_failure_after_the_commit_does_not_undo_or_repeat_the_batch(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What runs after a batch's commit (the monitor's in-memory index) cannot fail it: the
+    decisions are stored, so a caller retrying them would store them twice."""
+    from tutela.decision import Verdict
+    from tutela.store.decisions import decision_row
+
+    def boom() -> None:
+        raise RuntimeError("in-memory follower broke")
+
+    ran: list[str] = []
+    with store.batch():
+        store.write(lambda s: store.decisions.add(s, decision_row(
+            Decision(Verdict.ALLOW, {}, [], [], account="a"), prompt="x")), then=boom)  # fmt: skip
+        store.write(lambda s: None, then=lambda: ran.append("second"))
+    assert ran == ["second"]  # the later followers still ran
+    assert "the batch is committed" in caplog.text
+    with store.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(DecisionRow)) == 1

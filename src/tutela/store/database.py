@@ -13,6 +13,7 @@ decision could not be stored is never sent.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -34,6 +35,7 @@ from tutela.store.group_commit import CONNECTION_KEY, GroupCommitter, Work, conn
 from tutela.store.keys import ApiKeyRepository
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -226,7 +228,9 @@ class Store:
 
         All or nothing: if anything raises, nothing of the batch is committed and the error
         propagates (the caller runs the checks again one by one, so one bad check fails
-        only itself). Nobody may be answered before this returns.
+        only itself). Nobody may be answered before this returns. Once committed it stays
+        so: a ``then`` step failing after the commit is logged, not raised, since a caller
+        that took the batch for failed would run its checks again and store them twice.
         """
         if getattr(self._joined, "batch", None) is not None:
             raise RuntimeError("store batches do not nest")
@@ -239,8 +243,14 @@ class Store:
                     last(session)
             finally:
                 self._joined.batch = None
+        # Committed: nothing below may undo it or make the caller think the batch failed (it
+        # would run the checks again and store them twice). An in-memory follower that fails
+        # here is logged; the state it follows is in the database for its next refresh.
         for then in batch.after_commit:
-            then()
+            try:
+                then()
+            except Exception:
+                log.exception("after-commit step failed; the batch is committed")
 
     def joined_connection(self) -> Connection | None:
         """The Connection of this thread's open :meth:`batch`, or None outside one."""
