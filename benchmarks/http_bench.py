@@ -410,7 +410,8 @@ def breakdown(samples: int = 300, rounds: int = 5) -> None:
     with pre-judged decisions under fresh ids, so only :meth:`Guard.record` is timed.
     """
     import dataclasses
-    import statistics
+
+    import record_bench  # benchmarks/: the CPU-time yardstick both benchmarks use
 
     from tutela import Guard, PromptCheck
     from tutela.decision import Decision, new_decision_id
@@ -423,13 +424,7 @@ def breakdown(samples: int = 300, rounds: int = 5) -> None:
             guard.check_prompt(PROMPTS[i % len(PROMPTS)], account=f"acct-{i}")
 
         def cpu_us(fn) -> float:  # type: ignore[no-untyped-def]
-            runs = []
-            for _ in range(rounds):
-                start = time.process_time()
-                for i in range(samples):
-                    fn(i)
-                runs.append((time.process_time() - start) / samples * 1e6)
-            return statistics.median(runs)
+            return record_bench.cpu_us(fn, samples, rounds)
 
         def recorded(template: Decision, prompt: str) -> float:
             fresh = iter([dataclasses.replace(template, id=new_decision_id())

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from tutela.instants import isoformat
+
 
 class Verdict(StrEnum):
     """What happens to the request. Ordered by severity (see :func:`strictest`)."""
@@ -90,26 +92,6 @@ class Signal:
             "score": round(self.score, 4),
             "evidence": self.evidence,
         }
-
-
-_ISO_TEXTS: dict[tuple[datetime, Any], str] = {}
-
-
-def isoformat(value: datetime) -> str:
-    """``value.isoformat()``, remembered for recent values.
-
-    One decision's time is written out three times per check (its JSON shape in the audit
-    leaf, the leaf's own ``at``, the API's answer) and an aware datetime's ``isoformat``
-    costs ~2.5 µs. Keyed by the value and its UTC offset, which fix the text: equal
-    instants in different zones are equal datetimes, but not the same text.
-    """
-    key = (value, value.utcoffset())
-    text = _ISO_TEXTS.get(key)
-    if text is None:
-        if len(_ISO_TEXTS) >= 256:
-            _ISO_TEXTS.clear()
-        text = _ISO_TEXTS[key] = value.isoformat()
-    return text
 
 
 def new_decision_id() -> str:

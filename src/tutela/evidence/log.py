@@ -26,11 +26,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tutela.decision import Decision, isoformat
+from tutela.decision import Decision
 from tutela.errors import InputError, TutelaError
 from tutela.evidence import merkle
 from tutela.evidence.models import AuditEntryRow, CheckpointRow, now, utc
 from tutela.evidence.signing import CheckpointSigner, checkpoint_note
+from tutela.instants import isoformat
 from tutela.store.fastsql import Statements, insert_of
 from tutela.store.group_commit import connection_of
 
@@ -276,8 +277,6 @@ class AuditLog:
         With ``session``, the leaf is written inside the caller's transaction (the Guard's
         decision hook), so the decision and its log entry commit or fail together.
         """
-        if not kind or len(kind) > 32:
-            raise InputError("log entry kind must be 1..32 characters")
         at = utc(at or now())
         if session is not None:
             return self._append_in(session, kind, data, subject, actor, at)
@@ -305,8 +304,6 @@ class AuditLog:
         which never read the entry back: the :class:`LogEntry` that :meth:`append` builds (a
         frozen dataclass of eight fields) cost ~3 µs a leaf. Same checks, same leaf.
         """
-        if not kind or len(kind) > 32:
-            raise InputError("log entry kind must be 1..32 characters")
         return self._write_in(session, kind, data, subject, actor, utc(at or now()))[0]
 
     def _append_in(
@@ -331,6 +328,8 @@ class AuditLog:
         at: datetime,
     ) -> tuple[int, bytes, bytes]:
         """Write one leaf in ``s``'s transaction; its index, bytes and hash."""
+        if not kind or len(kind) > 32:
+            raise InputError("log entry kind must be 1..32 characters")
         conn = connection_of(s)
         seq = self._next_seq(s, conn)
         entry = encode_entry(seq, kind, at, actor, subject, data)

@@ -38,6 +38,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import BindParameter
 
+from tutela.instants import by_instant, by_text
+
 Processor = Callable[[Any], Any] | None
 
 
@@ -183,16 +185,18 @@ class Prepared:
 
 
 def _bind_processor(type_: Any, dialect: Dialect) -> Processor:
-    """The type's bind processor; for date-times with results shared (see :func:`_memo`),
+    """The type's bind processor; for date-times with results remembered (tutela/instants.py),
     for a plain JSON column serialising with orjson (see :func:`_json_bind`)."""
     impl = type_.dialect_impl(dialect)
     proc = impl.bind_processor(dialect)
     if proc is None:
         return None
     if _is_datetime(type_):
-        # one cache per type and dialect: every column of that type converts alike
-        cache = _TIME_CACHES.setdefault(("bind", repr(type_), type(type_), dialect.name), {})
-        return _memo(proc, cache)
+        # one memory per type and dialect: every column of that type converts alike
+        key = ("bind", repr(type_), type(type_), dialect.name)
+        if key not in _TIME_PROCS:
+            _TIME_PROCS[key] = by_instant(proc)
+        return _TIME_PROCS[key]
     if isinstance(impl, JSON):
         return _json_bind(proc, dialect)
     return proc
@@ -205,8 +209,10 @@ def _result_processor(type_: Any, dialect: Dialect, coltype: Any) -> Processor:
     proc = type_.dialect_impl(dialect).result_processor(dialect, coltype)
     if proc is None or not _is_datetime(type_):
         return proc
-    cache = _TIME_CACHES.setdefault(("result", repr(type_), type(type_), dialect.name), {})
-    return _memo_text(proc, cache)
+    key = ("result", repr(type_), type(type_), dialect.name)
+    if key not in _TIME_PROCS:
+        _TIME_PROCS[key] = by_text(proc)
+    return _TIME_PROCS[key]
 
 
 def _is_datetime(type_: Any) -> bool:
@@ -220,46 +226,9 @@ def _is_datetime(type_: Any) -> bool:
     return False
 
 
-_MISS = object()
-_TIME_CACHES: dict[tuple[str, str, type, str], dict[Any, Any]] = {}
-
-
-def _memo(proc: Callable[[Any], Any], cache: dict[Any, Any]) -> Callable[[Any], Any]:
-    """A date-time bind processor with its recent results remembered in ``cache``. One
-    check writes the same instant into several columns and statements (the attempt, the
-    state, the action, the index entry), and SQLite's datetime conversion costs several µs
-    each time. Keyed by the value and its UTC offset: equal instants in different zones are
-    equal datetimes, but not the same text."""
-
-    def run(value: Any) -> Any:
-        key = (value, value.utcoffset())
-        out = cache.get(key, _MISS)
-        if out is _MISS:
-            if len(cache) >= 256:
-                cache.clear()
-            out = cache[key] = proc(value)
-        return out
-
-    return run
-
-
-def _memo_text(proc: Callable[[Any], Any], cache: dict[Any, Any]) -> Callable[[Any], Any]:
-    """A date-time result processor with its results for the driver's text (SQLite's)
-    remembered in ``cache``; any other value (a driver's own datetime) is converted each
-    time, as keying it by equality would mix zones. Date-times are immutable, so one result
-    can be handed to every caller."""
-
-    def run(value: Any) -> Any:
-        if type(value) is not str:
-            return proc(value)
-        out = cache.get(value, _MISS)
-        if out is _MISS:
-            if len(cache) >= 256:
-                cache.clear()
-            out = cache[value] = proc(value)
-        return out
-
-    return run
+_TIME_PROCS: dict[tuple[str, str, type, str], Callable[[Any], Any]] = {}
+"""Date-time processors with their results remembered (tutela/instants.py), per type and
+dialect."""
 
 
 def _json_text(value: Any) -> bytes | None:
