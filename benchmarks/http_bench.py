@@ -486,6 +486,7 @@ def main() -> None:
     parser.add_argument("--server-cpus", default="1", help="taskset CPU list for servers")
     parser.add_argument("--client-cpus", default="1", help="taskset CPU list for the client")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--breakdown", action="store_true",
                         help="only print the in-process cost of each stage of a check")
@@ -505,7 +506,9 @@ def main() -> None:
     results: dict[str, dict[str, Result]] = {}
     with tempfile.TemporaryDirectory(prefix="tutela-http-bench-") as tmp_str:
         tmp = Path(tmp_str)
-        results["sqlite_1_worker"] = scenario("SQLite (embedded default)", 1, args, tmp, {})
+        if not args.skip_sqlite:
+            results["sqlite_1_worker"] = scenario("SQLite (embedded default)", 1, args, tmp,
+                                                  {})
         if not args.skip_postgres:
             from pg import TempPostgres, find_pg_bin
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tutela import Guard
@@ -22,6 +22,7 @@ from tutela.errors import PromptError
 from tutela.guard import PromptCheck
 from tutela.store.database import Store
 from tutela.store.decisions import DecisionRow
+from tutela.store.fastsql import Statements
 from tutela.store.keys import Scope
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -258,3 +259,98 @@ def test_a_failure_after_the_commit_does_not_undo_or_repeat_the_batch(
     assert "the batch is committed" in caplog.text
     with store.sessions() as s:
         assert s.scalar(select(func.count()).select_from(DecisionRow)) == 1
+
+
+def test_a_batch_of_one_account_stays_in_its_batch(db_url: str, tmp_path: Path) -> None:
+    """The account read ahead for a batch (PostgreSQL: one read for all its checks) is read
+    again after a check of the batch writes it: the ladder climbs inside the batch with no
+    stale write and no rerun alone (every decision is recorded inside the batch)."""
+    guard = _guard(db_url, tmp_path)
+    inside: list[bool] = []
+
+    @guard.on_decision
+    def where(decision: Decision, session: Session) -> None:
+        inside.append(guard.store.joined_connection() is not None)
+
+    checks = [PromptCheck(t, "x", at=T0 + timedelta(seconds=i))
+              for i, t in enumerate(("naked child", "a cat", "nude child", "a dog"))]  # fmt: skip
+    results = guard.check_prompts(checks)
+    assert all(isinstance(r, Decision) for r in results), results
+    assert inside == [True] * 4
+    assert guard.accounts.describe("x", T0 + timedelta(minutes=1))["strikes"] == {
+        "sexual_minors": 2
+    }
+
+
+def _row(account: str, decision_id: str | None = None) -> dict[str, object]:
+    from tutela.decision import Verdict
+    from tutela.store.decisions import decision_row
+
+    decision = Decision(Verdict.ALLOW, {}, [], [], account=account)
+    row = decision_row(decision, prompt="x")
+    if decision_id is not None:
+        row["id"] = decision_id
+    return row
+
+
+def test_held_writes_are_seen_by_every_later_statement(store: Store) -> None:
+    """PostgreSQL holds a batch's inserts back for one round trip: whatever runs after them
+    in the batch (a prepared read, a Core query, the ORM) still sees them, and they commit
+    with the batch. SQLite runs them at once: the same answers."""
+    with store.batch() as batch:
+        store.write(lambda s: store.decisions.add(s, _row("a", "held-1")))
+        # a prepared read on the batch's connection (store/fastsql.py)
+        by_id = select(DecisionRow.__table__.c.account).where(
+            DecisionRow.__table__.c.id == bindparam("id"))
+        assert Statements(store.engine)(by_id).first(batch.connection, {"id": "held-1"}) == (
+            "a",)
+        # a Core statement through SQLAlchemy
+        core = batch.connection.execute(select(func.count()).select_from(DecisionRow.__table__))
+        assert core.scalar() == 1
+        store.write(lambda s: store.decisions.add(s, _row("b", "held-2")))
+        # the ORM, through the batch's session
+        assert batch.session.scalar(select(func.count()).select_from(DecisionRow)) == 2
+        store.write(lambda s: store.decisions.add(s, _row("c", "held-3")))
+    with store.sessions() as s:
+        assert set(s.scalars(select(DecisionRow.id))) == {"held-1", "held-2", "held-3"}
+
+
+def test_a_held_write_that_fails_fails_its_batch(store: Store) -> None:
+    """A duplicate key among held writes surfaces when they are sent (at the latest, at the
+    commit): the batch raises, nothing of it is stored, and the connection serves the next
+    batch normally."""
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), store.batch():
+        store.write(lambda s: store.decisions.add(s, _row("a", "dup")))
+        store.write(lambda s: store.decisions.add(s, _row("b", "other")))
+        store.write(lambda s: store.decisions.add(s, _row("c", "dup")))
+    with store.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(DecisionRow)) == 0
+    with store.batch():
+        store.write(lambda s: store.decisions.add(s, _row("d", "after")))
+    with store.sessions() as s:
+        assert list(s.scalars(select(DecisionRow.id))) == ["after"]
+
+
+def test_a_connection_lost_with_writes_held_is_a_503_not_a_loss(pg_url: str) -> None:
+    """PostgreSQL: the server goes away while a batch holds its writes. The batch fails as
+    "database unavailable" (the API's 503, nobody answered), nothing is half-stored, and the
+    pool hands the next batch a fresh connection."""
+    from sqlalchemy import text
+
+    from tutela.errors import StoreUnavailable
+
+    store = Store.open(pg_url)
+    store.upgrade()
+    with pytest.raises(StoreUnavailable), store.batch() as batch:
+        store.write(lambda s: store.decisions.add(s, _row("a", "lost-1")))
+        pid = batch.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with store.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        store.write(lambda s: store.decisions.add(s, _row("b", "lost-2")))
+    with store.batch():
+        store.write(lambda s: store.decisions.add(s, _row("c", "after")))
+    with store.sessions() as s:
+        assert list(s.scalars(select(DecisionRow.id))) == ["after"]
+    store.close()

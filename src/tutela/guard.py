@@ -227,6 +227,7 @@ class Guard:
         if len(todo) > 1:
             try:
                 with self.store.batch():
+                    self.accounts.prefetch(checks[i].account for i in todo)
                     batched = [self._check(checks[i]) for i in todo]
             except StoreUnavailable as exc:  # the database is gone: every check fails alike
                 batched = [exc] * len(todo)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -171,6 +171,19 @@ class AccountMonitor:
         self._probe_window = timedelta(minutes=self.rules.probing.window_minutes)
 
     # --- before the policy ---------------------------------------------------------------
+    def prefetch(self, accounts: Iterable[str | None]) -> None:
+        """Read the accounts of a batch of checks at once (:meth:`AccountRepository.
+        prefetch`); an id that is not valid is left to its own check, which refuses it."""
+        valid = []
+        for account in accounts:
+            if account is None:
+                continue
+            try:
+                valid.append(validate_account_id(account))
+            except InputError:
+                continue
+        self.repo.prefetch(valid)
+
     def before(self, account: str | None, feature: Feature, at: datetime) -> Gate:
         """Load the account; say what blocks this request whatever its content."""
         _aware(at)

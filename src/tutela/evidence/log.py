@@ -337,7 +337,7 @@ class AuditLog:
         # Prepared on the transaction's connection: this runs once per decision on the
         # request path; the ORM's unit of work (add + flush) cost ~3x a Core insert, and a
         # Core insert several times the prepared one, for a row nobody reads back here.
-        self._sql(_INSERT_ENTRY).execute(
+        self._sql(_INSERT_ENTRY).send(
             conn,
             {
                 "seq": seq,
@@ -370,8 +370,9 @@ class AuditLog:
             return int(cached)
         if conn.dialect.name == "postgresql":
             # serialise appenders across workers: the lock first, then the end is read (in a
-            # statement of its own, so its snapshot is taken once the lock is held)
-            self._sql(_PG_LOCK).first(conn, {"id": _PG_APPEND_LOCK})
+            # statement of its own, so its snapshot is taken once the lock is held). In a
+            # batch both go in one round trip (send): the server runs them in order
+            self._sql(_PG_LOCK).send(conn, {"id": _PG_APPEND_LOCK})
         row = self._sql(_MAX_SEQ).first(conn, {})
         last = row[0] if row is not None else None
         return 0 if last is None else int(last) + 1

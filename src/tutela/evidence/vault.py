@@ -302,7 +302,7 @@ class EvidenceVault:
         with self._in(session) as s:
             # prepared, on the transaction's connection: the ORM's add + flush cost ~0.2 ms
             # on the request path of a blocked check, for a row nothing reads back here
-            self._sql(_INSERT_ITEM).execute(connection_of(s), values)
+            self._sql(_INSERT_ITEM).send(connection_of(s), values)
             self.log.add(
                 s,
                 EntryKind.EVIDENCE_STORE,

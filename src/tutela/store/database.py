@@ -31,6 +31,7 @@ from tutela.store import migrate
 from tutela.store.admin import AdminRecorder
 from tutela.store.db import make_engine, make_sessionmaker
 from tutela.store.decisions import DecisionRepository
+from tutela.store.fastsql import close_batch, flush, flush_before_statements, open_batch
 from tutela.store.group_commit import CONNECTION_KEY, GroupCommitter, Work, connection_of
 from tutela.store.keys import ApiKeyRepository
 
@@ -91,6 +92,7 @@ class Store:
             threading.RLock() if engine.dialect.name == "sqlite" else nullcontext()
         )
         self._writer = GroupCommitter(self.transaction)
+        flush_before_statements(engine)  # a batch's held writes go before any other statement
         self._joined = threading.local()  # .batch: the thread's open Batch (see batch())
         self._decisions = DecisionRepository(self.sessions, engine)
         # operators' actions are reported here; the audit log connects itself (store/admin.py)
@@ -225,6 +227,9 @@ class Store:
         one ``batch()``: every :meth:`write` of this thread joins its transaction, and reads
         that go through :meth:`joined_connection` (the account monitor's) see what earlier
         checks of the batch wrote. One begin, one commit, one audit-log end read per batch.
+        On PostgreSQL the batch also holds back the writes nobody reads an answer from
+        (:meth:`tutela.store.fastsql.Prepared.send`): they travel with the next statement
+        that needs an answer, or with the end of the batch, instead of one round trip each.
 
         All or nothing: if anything raises, nothing of the batch is committed and the error
         propagates (the caller runs the checks again one by one, so one bad check fails
@@ -237,11 +242,16 @@ class Store:
         with self.transaction() as session:
             batch = Batch(session, connection_of(session))
             self._joined.batch = batch
+            scope = open_batch(batch.connection)  # PostgreSQL: writes held for a round trip
             try:
                 yield batch
                 for last in batch.before_commit:
                     last(session)
+                session.flush()  # pending ORM objects, if any: before the commit below
+                # PostgreSQL: what is still held, and the COMMIT, in one round trip
+                flush(batch.connection, commit=True)
             finally:
+                close_batch(scope)
                 self._joined.batch = None
         # Committed: nothing below may undo it or make the caller think the batch failed (it
         # would run the checks again and store them twice). An in-memory follower that fails

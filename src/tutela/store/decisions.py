@@ -186,7 +186,8 @@ class DecisionRepository:
         # Prepared (store/fastsql.py): every check runs this insert, and through
         # Connection.execute SQLAlchemy's per-call machinery cost several times what SQLite
         # spends on the row. Same SQL, same type conversions, same error classes.
-        self._sql(_DECISIONS_INSERT).execute(connection_of(session), row)
+        # In a batch on PostgreSQL the row travels with the batch's next round trip (send).
+        self._sql(_DECISIONS_INSERT).send(connection_of(session), row)
         session.info.setdefault(_KEPT_PROMPTS_KEY, {})[row["id"]] = row["prompt_text"]
 
     def kept_prompt(self, session: Session, decision_id: str) -> str | None:

@@ -21,6 +21,17 @@ only, it parses to the same data, and anything orjson would render differently g
 ``json.dumps`` as before.
 
 Use only for fixed, hot statements; everything else goes through SQLAlchemy as usual.
+
+Held writes (PostgreSQL, inside a store batch): a statement whose answer nobody reads (the
+decision's INSERT, the audit leaf's) is sent with :meth:`Prepared.send`. While a batch holds
+writes on its connection (:func:`open_batch`), ``send`` only queues the statement; the queue
+goes to the server in one pipeline (psycopg's pipeline mode: every statement sent, one
+network round trip for all) together with the next statement that needs an answer, or at
+the batch's end (:func:`flush`). A check on PostgreSQL used to wait for each of its
+statements in turn, and each wait handed the worker's interpreter to another thread and
+back. The server still runs the statements in the order they were sent; a held statement
+that fails raises at that flush, the batch rolls back and its checks run again alone
+(``Guard.check_prompts``). SQLite has no round trips to save: there ``send`` runs at once.
 """
 
 from __future__ import annotations
@@ -28,11 +39,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Engine, Insert, Table, bindparam, insert
+from sqlalchemy import JSON, Engine, Insert, Table, bindparam, event, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
@@ -41,6 +53,12 @@ from sqlalchemy.sql.elements import BindParameter
 from tutela.instants import by_instant, by_text
 
 Processor = Callable[[Any], Any] | None
+
+_HELD = "tutela.held_writes"
+"""``Connection.info`` key: the statements :meth:`Prepared.send` queued in an open batch."""
+_SCOPE = "tutela.batch_scope"
+"""``Connection.info`` key: what repositories remember for the length of a batch."""
+_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction begun on the connection
 
 
 class Prepared:
@@ -51,13 +69,14 @@ class Prepared:
     applied on this path.
     """
 
-    __slots__ = ("_binds", "_get", "_names", "_positional", "_result_types", "_results",
-                 "_returns", "dialect", "sql")  # fmt: skip
+    __slots__ = ("_binds", "_get", "_holds", "_names", "_positional", "_result_types",
+                 "_results", "_returns", "dialect", "sql")  # fmt: skip
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.dialect = dialect
+        self._holds = holds_writes(dialect)  # whether a batch may hold writes back (see send)
         self._positional = bool(compiled.positional)
         names: tuple[str, ...] = tuple(compiled.positiontup or compiled.binds)
         self._names = names
@@ -130,20 +149,37 @@ class Prepared:
         # pool's proxy, where driver_connection asks the pool's dialect each time
         driver = conn.connection.dbapi_connection
         cursor = driver.cursor()  # type: ignore[union-attr]
+        held = conn.info.get(_HELD) if self._holds else None
         try:
-            cursor.execute(self.sql, args)
+            # in a batch: the held writes go first, in this statement's round trip; so does
+            # the BEGIN of a transaction not yet begun (psycopg would send it alone first)
+            if held is not None and (held or _idle(driver)):
+                queued = held[:]
+                held.clear()
+                with driver.pipeline():  # type: ignore[union-attr]
+                    _send_all(driver, queued)
+                    cursor.execute(self.sql, args)
+            else:
+                cursor.execute(self.sql, args)
         except self.dialect.loaded_dbapi.Error as exc:
-            # as SQLAlchemy does: a lost connection is invalidated (the pool replaces it)
-            # and the error says so, which the store reads as "database unavailable"
-            lost = self.dialect.is_disconnect(exc, driver, cursor)
             cursor.close()
-            if lost:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(
-                self.sql, args, exc, self.dialect.loaded_dbapi.Error,
-                connection_invalidated=lost, dialect=self.dialect,
-            ) from exc  # fmt: skip
+            _raise_wrapped(conn, driver, exc, self.sql, args)
         return cursor
+
+    def send(self, conn: Connection, params: Mapping[str, Any]) -> None:
+        """Run a statement whose answer nobody reads (an INSERT of a row), now or, while a
+        batch holds writes on ``conn`` (PostgreSQL), with the batch's next round trip.
+
+        Its values are checked and converted now, so a missing one fails here, at its
+        caller; a database error (a duplicate key) surfaces when the queue is sent, fails
+        the batch and rolls it back whole. Nothing a caller could read depends on it
+        before then: every statement on the connection sends the queue first.
+        """
+        held = conn.info.get(_HELD) if self._holds else None
+        if held is None:
+            self._run(conn, params).close()
+            return
+        held.append((self, self._args(params)))
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; the row count (or, on SQLite, an INSERT's
@@ -182,6 +218,106 @@ class Prepared:
             return None if row is None else self._convert(self._converter(cursor), row)
         finally:
             cursor.close()
+
+
+def holds_writes(dialect: Dialect) -> bool:
+    """Whether a batch on ``dialect`` holds writes back for one round trip: psycopg (its
+    pipeline mode) on PostgreSQL. Elsewhere (SQLite, in-process) a write costs no wait."""
+    return dialect.name == "postgresql" and dialect.driver == "psycopg"
+
+
+def open_batch(conn: Connection) -> dict[Any, Any]:
+    """Start a batch's scope on ``conn``: from now on :meth:`Prepared.send` holds writes
+    back where the dialect allows it, and repositories may remember things for the batch's
+    length in its memo (:func:`batch_memo`). Returns the connection's ``info``, for
+    :func:`close_batch` (which must work on a connection lost meanwhile)."""
+    info = conn.info
+    if holds_writes(conn.dialect):
+        info[_HELD] = []
+    info[_SCOPE] = {}
+    return info
+
+
+def batch_memo(conn: Connection) -> dict[str, Any] | None:
+    """The open batch's memo on ``conn`` (:func:`open_batch`), or None outside a batch."""
+    memo: dict[str, Any] | None = conn.info.get(_SCOPE)
+    return memo
+
+
+def close_batch(info: dict[Any, Any]) -> None:
+    """End the batch's scope (``info``, as :func:`open_batch` returned it): held writes not
+    yet sent are dropped (call :func:`flush` first to keep them; a batch that failed rolls
+    back without them)."""
+    info.pop(_HELD, None)
+    info.pop(_SCOPE, None)
+
+
+def flush(conn: Connection, *, commit: bool = False) -> None:
+    """Send the writes held on ``conn`` now, in one round trip; raise what the first failing
+    one raised (wrapped as SQLAlchemy wraps driver errors).
+
+    ``commit``: the transaction's COMMIT goes in the same round trip (a batch's end, once
+    nothing else is left to run in it). The ``Connection`` still commits afterwards as
+    usual, which the driver answers without a round trip, the transaction being over.
+    Only where writes are held (:func:`holds_writes`); elsewhere nothing is sent here.
+    """
+    held = conn.info.get(_HELD)
+    if held is None:
+        return
+    driver = conn.connection.dbapi_connection
+    if not held and (not commit or _idle(driver)):
+        return  # nothing to send, or nothing begun to commit
+    queued = held[:]
+    held.clear()
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            _send_all(driver, queued)
+            if commit:
+                driver.commit()  # type: ignore[union-attr]
+    except conn.dialect.loaded_dbapi.Error as exc:
+        sql = "; ".join([*dict.fromkeys(p.sql for p, _ in queued), *(["COMMIT"] * commit)])
+        _raise_wrapped(conn, driver, exc, sql, None)
+
+
+def flush_before_statements(engine: Engine) -> None:
+    """Make every statement SQLAlchemy runs on ``engine`` send the held writes first, so
+    whatever the ORM or Core reads or writes in a batch sees them, in order."""
+    if not holds_writes(engine.dialect) or event.contains(
+        engine, "before_cursor_execute", _flush_held
+    ):
+        return
+    event.listen(engine, "before_cursor_execute", _flush_held)
+
+
+def _flush_held(conn: Connection, *_: Any) -> None:
+    if conn.info.get(_HELD):
+        flush(conn)
+
+
+def _idle(driver: Any) -> bool:
+    """Whether no transaction has begun on the (psycopg) connection ``driver``."""
+    return bool(driver.pgconn.transaction_status == _IDLE)
+
+
+def _send_all(driver: Any, queued: list[tuple[Prepared, Any]]) -> None:
+    """Send ``queued`` on ``driver`` (in its pipeline): a run of one statement as one
+    ``executemany``, which converts the statement once for the run."""
+    cursor = driver.cursor()
+    for prepared, run in groupby(queued, key=itemgetter(0)):
+        cursor.executemany(prepared.sql, [args for _, args in run])
+
+
+def _raise_wrapped(conn: Connection, driver: Any, exc: Exception, sql: str, args: Any) -> None:
+    """Raise ``exc`` as SQLAlchemy would: a lost connection is invalidated (the pool
+    replaces it) and the error says so, which the store reads as "database unavailable"."""
+    dialect = conn.dialect
+    lost = dialect.is_disconnect(exc, driver, None)
+    if lost:
+        conn.invalidate(exc)
+    raise DBAPIError.instance(
+        sql, args, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost,
+        dialect=dialect,
+    ) from exc  # fmt: skip
 
 
 def _bind_processor(type_: Any, dialect: Dialect) -> Processor:
