@@ -1,8 +1,9 @@
 """Account storage behind one small class, so SQLite and PostgreSQL share one code path.
 
 SQLAlchemy Core statements (not the ORM's unit of work) because the monitor sits on the
-prompt check's hot path: a never-seen account costs one primary-key SELECT, and nothing is
-written for an allowed prompt from an account with no recent block.
+prompt check's hot path: a never-seen account costs one primary-key SELECT (on PostgreSQL,
+a batch of checks reads all its accounts in one: :meth:`AccountRepository.prefetch`), and
+nothing is written for an allowed prompt from an account with no recent block.
 """
 
 from __future__ import annotations
