@@ -187,3 +187,15 @@ def test_cli_eval_bad_input_exits_2(tmp_path: Path) -> None:
     good = write_corpus(tmp_path / "g.jsonl", [{"text": "x", "lang": "en", "label": "benign"}])
     r = runner.invoke(app, ["eval", "prompts", str(good), "--kinds", "rot13"])
     assert r.exit_code == 2 and "unknown variant kind" in r.output
+
+
+def test_cli_errors_stay_on_one_line_and_literal(tmp_path: Path) -> None:
+    """An error naming a long path with brackets in it prints on one line (a terminal's
+    width does not wrap it) and with the brackets as typed (not read as Rich markup)."""
+    folder = tmp_path / ("[bold]corpus-" + "x" * 120)
+    folder.mkdir()
+    bad = folder / "c.jsonl"
+    bad.write_bytes(b"\xff\n")
+    r = CliRunner().invoke(app, ["eval", "prompts", str(bad)])
+    assert r.exit_code == 2
+    assert f"error: {bad} line 1: invalid UTF-8 at byte 0\n" in r.output

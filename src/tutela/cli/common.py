@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from tutela.errors import ConfigError, InputError, TutelaError
 
@@ -60,11 +61,18 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except (InputError, ConfigError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        print_error(str(exc))
         raise typer.Exit(2) from None
     except TutelaError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        print_error(str(exc))
         raise typer.Exit(1) from None
+
+
+def print_error(message: str) -> None:
+    """``error: <message>`` on stderr, on one line however narrow the terminal (a path in it
+    must survive copying) and taken literally: a message quoting a path or a user's input
+    may hold brackets, which Rich would otherwise read as markup."""
+    err_console.print("[red]error:[/red]", Text(message), highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from tutela.cli.common import err_console, open_guard, print_json
+from tutela.cli.common import err_console, open_guard, print_error, print_json
 from tutela.decision import Decision, Verdict
 from tutela.errors import InputError, TutelaError
 
@@ -55,10 +55,10 @@ def check(
       tutela image check --kind edit --prompt "add a party hat" photo.jpg
     """
     if kind is Kind.EDIT and not prompt:
-        err_console.print("[red]error:[/red] --kind edit needs the edit instruction in --prompt")
+        print_error("--kind edit needs the edit instruction in --prompt")
         raise typer.Exit(2)
     if kind is Kind.UPLOAD and prompt:
-        err_console.print("[red]error:[/red] --prompt does not apply to uploads")
+        print_error("--prompt does not apply to uploads")
         raise typer.Exit(2)
     guard = open_guard(ctx)
     worst, errors = Verdict.ALLOW, 0
@@ -79,7 +79,7 @@ def check(
                 errors += 1
                 if as_json:
                     print_json({"file": str(path), "error": str(exc)})
-                err_console.print(f"[red]error:[/red] {path}: {exc}", highlight=False)
+                print_error(f"{path}: {exc}")
             else:
                 if decision.verdict is not Verdict.ALLOW:
                     worst = Verdict.BLOCK

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tutela.cli.audit import audited_store, cli_actor
-from tutela.cli.common import cli_errors, err_console, print_json
+from tutela.cli.common import cli_errors, err_console, print_error, print_json
 from tutela.cli.db import open_store
 from tutela.store.keys import Scope
 
@@ -86,7 +86,7 @@ def revoke(
         done = store.run(lambda: store.api_keys.revoke(key_id, actor=cli_actor()))
     store.close()
     if not done:
-        err_console.print(f"[red]error:[/red] no active key with id {key_id!r}")
+        print_error(f"no active key with id {key_id!r}")
         raise typer.Exit(2)
     typer.echo(f"revoked {key_id}")
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from tutela.cli.common import cli_errors, err_console, open_guard, print_json
+from tutela.cli.common import cli_errors, err_console, open_guard, print_error, print_json
 from tutela.decision import Decision, Verdict
 from tutela.errors import InputError, PromptError
 
@@ -42,7 +42,7 @@ def check(
       tutela prompt check --file prompts.txt > decisions.jsonl
     """
     if (text is None) == (file is None):
-        err_console.print("[red]error:[/red] give either TEXT or --file, not both or neither")
+        print_error("give either TEXT or --file, not both or neither")
         raise typer.Exit(2)
     guard = open_guard(ctx)
     if file is not None:
@@ -114,6 +114,6 @@ def _check_file(guard, file: Path, account: str | None) -> int:  # type: ignore[
             if error is not None:
                 errors += 1
                 print_json({"line": n, "error": error})
-                err_console.print(f"[red]error:[/red] {error}")
+                print_error(error)
             progress.advance(task)
     return 2 if errors else 0

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tutela.cli.common import err_console, open_guard, print_json
+from tutela.cli.common import open_guard, print_error, print_json
 from tutela.errors import InputError, TutelaError
 
 
@@ -41,7 +41,7 @@ def trace(
             if as_json:
                 print_json({"file": str(path), "error": str(exc)})
             else:
-                err_console.print(f"[red]error:[/red] {path}: {exc}", highlight=False)
+                print_error(f"{path}: {exc}")
             continue
         if show_account:
             body = guard.provenance.reveal(result, actor=f"cli:{getpass.getuser()}",
