@@ -354,3 +354,48 @@ def test_a_connection_lost_with_writes_held_is_a_503_not_a_loss(pg_url: str) -> 
     with store.sessions() as s:
         assert list(s.scalars(select(DecisionRow.id))) == ["after"]
     store.close()
+
+
+@pytest.mark.parametrize("linger", [0.0, 0.5])
+def test_a_loaded_worker_waits_a_moment_for_company(tmp_path: Path, linger: float) -> None:
+    """After a batch of several checks, a new batch holding few waits ``linger`` seconds for
+    more (check_linger_ms): a check arriving 0.1 s later joins it. With no linger it is
+    decided alone."""
+    import threading
+
+    from tutela.api.batcher import PromptBatcher
+
+    guard = Guard.open(data_dir=tmp_path / "data")
+    sizes: list[int] = []
+    real = guard.check_prompts
+    release = threading.Event()
+
+    def recording(checks: list[PromptCheck]) -> list[Decision | Exception]:
+        sizes.append(len(checks))
+        if len(sizes) == 1:
+            release.wait(5)  # the first batch is held up: the next two queue behind it
+        return real(checks)
+
+    guard.check_prompts = recording  # type: ignore[method-assign]
+    batcher = PromptBatcher(guard, linger=linger)
+
+    async def run() -> None:
+        first = asyncio.ensure_future(batcher.check(PromptCheck("a lighthouse", "a")))
+        await asyncio.sleep(0.05)  # the thread is in the first batch
+        queued = [asyncio.ensure_future(batcher.check(PromptCheck("a cat", f"b{i}")))
+                  for i in range(2)]  # fmt: skip
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(first, *queued)  # a batch of 1, then one of 2: under load
+        late = asyncio.ensure_future(batcher.check(PromptCheck("a dog", "c")))
+        await asyncio.sleep(0.1)
+        later = asyncio.ensure_future(batcher.check(PromptCheck("a fox", "d")))
+        decided = await asyncio.gather(late, later)
+        assert all(d.allowed for d in decided)
+
+    try:
+        asyncio.run(run())
+    finally:
+        batcher.close()
+    assert sizes[:2] == [1, 2]
+    assert sizes[2:] == ([2] if linger else [1, 1])

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         description="Threads per worker that run the queued prompt checks in batches "
         "(api/batcher.py); more threads make smaller batches. Scale with workers instead",
     )
+    check_linger_ms: float = Field(
+        2.0,
+        ge=0,
+        le=100,
+        description="Under load (the last batch held more than one check), how long a new "
+        "batch waits for more checks while fewer than 4 are queued, so the batch's fixed cost "
+        "(begin, commit, PostgreSQL round trips) is shared by more; a lone request at light "
+        "load never waits. 0 = never",
+    )
     log_prompts: bool = Field(False, description="Include prompt text in logs (off: privacy)")
     log_level: str = "INFO"
     # --- images (issue 4; docs/image-guard.md) ---

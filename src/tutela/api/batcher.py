@@ -10,6 +10,14 @@ checks run one after another, as they would anyway, but in one transaction with 
 (whatever arrived while the previous batch ran); a lone request is a batch of one and waits
 for nobody. No request is answered before its batch has committed.
 
+Under load a batch may wait a moment for company (setting ``check_linger_ms``, default 2 ms):
+when the previous batch held more than one check and fewer than :data:`LINGER_BELOW` are
+queued, the thread sleeps that long (the event loop parses the requests arriving meanwhile)
+before taking the queue. A batch's fixed cost (its begin and commit; on PostgreSQL four
+round trips, ~840 µs of CPU in-process against ~370 µs per check) is then shared by more
+checks: two workers on PostgreSQL saw batches of 2-6 without it. A lone request at light
+load finds the previous batch alone too and never waits.
+
 One thread per worker by default (setting ``check_threads``). On PostgreSQL a check waits
 for the database's round trips, but the worker's event loop and the other workers use the
 core meanwhile; more threads only split the queue into smaller batches (2 workers on
@@ -23,6 +31,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 from tutela.decision import Decision
@@ -31,6 +40,8 @@ from tutela.guard import Guard, PromptCheck
 MAX_BATCH = 64
 """Checks per transaction at most: bounds how long one batch holds the database's write
 lock (SQLite) and how much one failed batch has to redo alone."""
+LINGER_BELOW = 4
+"""A batch lingers (see the module's docstring) only while fewer checks than this wait."""
 
 
 @dataclass(slots=True)
@@ -50,10 +61,11 @@ class PromptBatcher:
     """
 
     def __init__(self, guard: Guard, threads: int = 1,
-                 max_batch: int = MAX_BATCH) -> None:
+                 max_batch: int = MAX_BATCH, linger: float = 0.0) -> None:
         self.guard = guard
         self.threads = threads
         self.max_batch = max_batch
+        self.linger = linger  # seconds; 0: never wait for company
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()  # None: stop
         self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()  # starting and stopping the threads
@@ -87,10 +99,13 @@ class PromptBatcher:
 
     def _run(self) -> None:
         stop = False
+        busy = False  # the previous batch held more than one check: the worker is loaded
         while not stop:
             first = self._queue.get()  # blocks until a check (or the stop) arrives
             if first is None:
                 return
+            if busy and self.linger and self._queue.qsize() < LINGER_BELOW:
+                time.sleep(self.linger)  # the event loop takes in more checks meanwhile
             batch = [first]
             while len(batch) < self.max_batch:  # and whatever else is queued by now
                 try:
@@ -101,6 +116,7 @@ class PromptBatcher:
                     stop = True
                     break
                 batch.append(item)
+            busy = len(batch) > 1
             self._decide(batch)
 
     def _decide(self, batch: list[_Waiting]) -> None:
