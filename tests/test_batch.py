@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from tutela import Guard
 from tutela.accounts.repository import StaleAccountState
 from tutela.api.app import create_app
-from tutela.decision import Decision
+from tutela.decision import Decision, Verdict
 from tutela.errors import PromptError
 from tutela.guard import PromptCheck
 from tutela.store.database import Store
-from tutela.store.decisions import DecisionRow
+from tutela.store.decisions import DecisionRow, decision_row
 from tutela.store.fastsql import Statements
 from tutela.store.keys import Scope
 
@@ -61,6 +61,15 @@ def _shape(d: Decision) -> tuple[object, ...]:
 def _count(guard: Guard, model: type) -> int:
     with guard.store.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _row(account: str, decision_id: str | None = None) -> dict[str, object]:
+    """A stored decision's row for the store-level tests (an allowed decision)."""
+    decision = Decision(Verdict.ALLOW, {}, [], [], account=account)
+    row = decision_row(decision, prompt="x")
+    if decision_id is not None:
+        row["id"] = decision_id
+    return row
 
 
 def test_a_batch_decides_as_the_checks_one_by_one(db_url: str, tmp_path: Path) -> None:
@@ -148,23 +157,17 @@ def test_a_stale_account_write_inside_a_batch_reruns_the_checks_alone(
 
 def test_store_batch_is_all_or_nothing(store: Store) -> None:
     """Writes join the batch; ``then`` runs after its commit only; an error commits nothing."""
-    from tutela.decision import Verdict
-    from tutela.store.decisions import decision_row
-
-    def row(account: str) -> dict[str, object]:
-        return decision_row(Decision(Verdict.ALLOW, {}, [], [], account=account), prompt="x")
-
     done: list[str] = []
     with store.batch():
         for name in ("a", "b"):
-            store.write(lambda s, n=name: store.decisions.add(s, row(n)),
+            store.write(lambda s, n=name: store.decisions.add(s, _row(n)),
                         then=lambda n=name: done.append(n))  # fmt: skip
         assert done == []  # not committed yet
         assert store.joined_connection() is not None
     assert done == ["a", "b"]
     assert store.joined_connection() is None
     with pytest.raises(RuntimeError), store.batch():
-        store.write(lambda s: store.decisions.add(s, row("c")), then=lambda: done.append("c"))
+        store.write(lambda s: store.decisions.add(s, _row("c")), then=lambda: done.append("c"))
         raise RuntimeError("a check failed")
     assert done == ["a", "b"]
     with store.sessions() as s:
@@ -244,16 +247,13 @@ def test_a_failure_after_the_commit_does_not_undo_or_repeat_the_batch(
 ) -> None:
     """What runs after a batch's commit (the monitor's in-memory index) cannot fail it: the
     decisions are stored, so a caller retrying them would store them twice."""
-    from tutela.decision import Verdict
-    from tutela.store.decisions import decision_row
 
     def boom() -> None:
         raise RuntimeError("in-memory follower broke")
 
     ran: list[str] = []
     with store.batch():
-        store.write(lambda s: store.decisions.add(s, decision_row(
-            Decision(Verdict.ALLOW, {}, [], [], account="a"), prompt="x")), then=boom)  # fmt: skip
+        store.write(lambda s: store.decisions.add(s, _row("a")), then=boom)
         store.write(lambda s: None, then=lambda: ran.append("second"))
     assert ran == ["second"]  # the later followers still ran
     assert "the batch is committed" in caplog.text
@@ -280,17 +280,6 @@ def test_a_batch_of_one_account_stays_in_its_batch(db_url: str, tmp_path: Path) 
     assert guard.accounts.describe("x", T0 + timedelta(minutes=1))["strikes"] == {
         "sexual_minors": 2
     }
-
-
-def _row(account: str, decision_id: str | None = None) -> dict[str, object]:
-    from tutela.decision import Verdict
-    from tutela.store.decisions import decision_row
-
-    decision = Decision(Verdict.ALLOW, {}, [], [], account=account)
-    row = decision_row(decision, prompt="x")
-    if decision_id is not None:
-        row["id"] = decision_id
-    return row
 
 
 def test_held_writes_are_seen_by_every_later_statement(store: Store) -> None:

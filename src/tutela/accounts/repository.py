@@ -200,9 +200,7 @@ class AccountRepository:
         check of that account reads what was written. A state changed meanwhile by another
         worker is caught where it matters, when a check writes over it (its version).
         """
-        if not self._prefetches or self._joined is None:
-            return
-        conn = self._joined()
+        conn = self._joined() if self._prefetches and self._joined is not None else None
         memo = batch_memo(conn) if conn is not None else None
         if conn is None or memo is None:
             return

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from sqlalchemy import JSON, Engine, Insert, Table, bindparam, event, insert
@@ -154,10 +154,8 @@ class Prepared:
             # in a batch: the held writes go first, in this statement's round trip; so does
             # the BEGIN of a transaction not yet begun (psycopg would send it alone first)
             if held is not None and (held or _idle(driver)):
-                queued = held[:]
-                held.clear()
                 with driver.pipeline():  # type: ignore[union-attr]
-                    _send_all(driver, queued)
+                    _send_all(driver, _take(held))
                     cursor.execute(self.sql, args)
             else:
                 cursor.execute(self.sql, args)
@@ -267,8 +265,7 @@ def flush(conn: Connection, *, commit: bool = False) -> None:
     driver = conn.connection.dbapi_connection
     if not held and (not commit or _idle(driver)):
         return  # nothing to send, or nothing begun to commit
-    queued = held[:]
-    held.clear()
+    queued = _take(held)
     try:
         with driver.pipeline():  # type: ignore[union-attr]
             _send_all(driver, queued)
@@ -299,6 +296,14 @@ def _idle(driver: Any) -> bool:
     return bool(driver.pgconn.transaction_status == _IDLE)
 
 
+def _take(held: list[tuple[Prepared, Any]]) -> list[tuple[Prepared, Any]]:
+    """Everything ``held`` queued, leaving it empty (what is taken is sent or lost with the
+    batch's rollback, never sent twice)."""
+    queued = held[:]
+    held.clear()
+    return queued
+
+
 def _send_all(driver: Any, queued: list[tuple[Prepared, Any]]) -> None:
     """Send ``queued`` on ``driver`` (in its pipeline): a run of one statement as one
     ``executemany``, which converts the statement once for the run."""
@@ -307,7 +312,9 @@ def _send_all(driver: Any, queued: list[tuple[Prepared, Any]]) -> None:
         cursor.executemany(prepared.sql, [args for _, args in run])
 
 
-def _raise_wrapped(conn: Connection, driver: Any, exc: Exception, sql: str, args: Any) -> None:
+def _raise_wrapped(
+    conn: Connection, driver: Any, exc: Exception, sql: str, args: Any
+) -> NoReturn:
     """Raise ``exc`` as SQLAlchemy would: a lost connection is invalidated (the pool
     replaces it) and the error says so, which the store reads as "database unavailable"."""
     dialect = conn.dialect
