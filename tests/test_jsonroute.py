@@ -7,6 +7,7 @@ and headers must be the same, and a decision the same but for its id and time.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import fastapi.routing
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -144,6 +146,91 @@ def test_a_valid_request_skips_fastapis_dependency_solving(
     r = pair.fast.post(PATH, content=_payload(),
                        headers={"content-type": JSON, "Authorization": f"Bearer {pair.key}"})
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "full_stack"),
+    [
+        (_payload(), {"content-type": JSON}, 200, False),
+        (_payload(), {"content-type": "text/plain"}, 422, True),  # FastAPI's to refuse
+        (b'{"text": "a cat"}', {"content-type": JSON}, 422, True),  # the model refuses it
+    ],
+)
+def test_express_lane_skips_the_stack_only_for_what_it_answers(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch, body: bytes, headers: dict[str, str],
+    status: int, full_stack: bool,
+) -> None:
+    """The lane answers a valid check without FastAPI's exit stacks or the router; what it
+    leaves to FastAPI goes down the whole stack (and the pair test above shows FastAPI's
+    answer is unchanged)."""
+    entered: list[str] = []
+    real = AsyncExitStackMiddleware.__call__
+
+    async def counting(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        entered.append(scope["path"])
+        await real(self, scope, receive, send)
+
+    monkeypatch.setattr(AsyncExitStackMiddleware, "__call__", counting)
+    r = pair.fast.post(PATH, content=body,
+                       headers={**headers, "Authorization": f"Bearer {pair.key}"})
+    assert r.status_code == status, r.text
+    assert entered == ([PATH] if full_stack else [])
+    pair.fast.get("/healthz")  # any other route: the whole stack
+    assert entered[-1] == "/healthz"
+
+
+def _post_in_chunks(app: Any, chunks: list[bytes], headers: dict[str, str]) -> tuple[int, Any]:
+    """POST a body to ``app`` as one ASGI message per chunk (the test client joins them)."""
+
+    async def run() -> tuple[int, Any]:
+        messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                    for i, c in enumerate(chunks)]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "http", "path": PATH, "raw_path": PATH.encode(),
+            "root_path": "", "query_string": b"", "client": ("127.0.0.1", 1),
+            "server": ("testserver", 80), "state": {},
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+        await app(scope, receive, send)
+        status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return status, json.loads(body)
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("chunks", "status"),
+    [
+        ([b'{"text": "a cat', b' on a mat", ', b'"account": "acct-1"}'], 200),
+        ([b'{"text": "a cat', b' on a mat", ', b'"acount": "acct-1"}'], 422),
+        ([b'{"text": "a cat', b' on a mat", ', b'"account": 5}'], 422),
+    ],
+)
+def test_a_body_in_chunks_reaches_fastapi_whole(
+    pair: Pair, chunks: list[bytes], status: int
+) -> None:
+    """A body the lane read and left to FastAPI is replayed as it came, chunk by chunk."""
+    headers = {"content-type": JSON, "authorization": f"Bearer {pair.key}"}
+    fast = _post_in_chunks(pair.fast.app, chunks, headers)
+    plain = _post_in_chunks(pair.plain.app, chunks, headers)
+    assert fast[0] == plain[0] == status, fast
+    for body in (fast[1], plain[1]):
+        for volatile in ("id", "created_at"):
+            body.pop(volatile, None)
+        body.get("error", {}).pop("request_id", None)
+    assert fast[1] == plain[1]
+    if status == 422:  # FastAPI read the whole body: its field error names the field
+        assert "account" in fast[1]["error"]["message"]
 
 
 def test_openapi_document_is_the_declared_one(pair: Pair) -> None:

@@ -24,6 +24,7 @@ from tutela import __version__
 from tutela.api import errors, logs
 from tutela.api.auth import Authenticator
 from tutela.api.batcher import PromptBatcher
+from tutela.api.jsonroute import ExpressLane
 from tutela.api.middleware import ServiceMiddleware
 from tutela.api.ratelimit import RateLimiter
 from tutela.errors import StoreUnavailable
@@ -159,5 +160,8 @@ def create_app(guard: Guard | None = None, *, warm_models: bool | None = None) -
     errors.install(app)
     for name in ROUTER_MODULES:
         add_routes(app, importlib.import_module(name).router)
+    # Starlette runs the last added outermost: ServiceMiddleware sees every request, the
+    # express lane takes the prompt check past the rest of the stack (api/jsonroute.py)
+    app.add_middleware(ExpressLane, service=app)
     app.add_middleware(ServiceMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
