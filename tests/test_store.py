@@ -57,6 +57,52 @@ def test_every_revision_descends_from_core() -> None:
     assert scripts.get_bases() == ["0001_core"]
 
 
+def test_written_tables_carry_only_the_indexes_queries_use(db_url: str) -> None:
+    """Migrations 0007/0008 on a database holding rows: the rows stay, the indexes are the
+    models' (each one is written on every check), and the purge of expired prompt text
+    finds its rows through the partial index instead of reading the whole table."""
+    from alembic import command
+
+    from tutela.evidence.models import AuditEntryRow
+
+    store = Store.open(db_url)
+    engine = store.engine
+    cfg = migrate.alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004_evidence")  # decisions and audit log as first built
+    past = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(DecisionRow.__table__.insert(), [
+            {"id": f"dec_{i}", "kind": "prompt", "verdict": "allow", "categories": {},
+             "reasons": [], "signals": [], "account": "a", "account_action": "none",
+             "report": False, "language": None, "created_at": past,
+             "prompt_sha256": None, "prompt_text": "kept" if i == 0 else None,
+             "prompt_expires_at": past if i == 0 else None}
+            for i in range(3)
+        ])  # fmt: skip
+    assert set(store.upgrade()) == migrate.script_heads()
+
+    def indexes(table: str) -> set[str]:
+        return {i["name"] for i in inspect(engine).get_indexes(table)}
+
+    assert indexes("decisions") == {i.name for i in DecisionRow.__table__.indexes} == {
+        "ix_decisions_account_created_at", "ix_decisions_prompt_expires_at"}
+    assert indexes("audit_log") == {i.name for i in AuditEntryRow.__table__.indexes} == {
+        "ix_audit_log_subject", "ix_audit_log_created_at"}
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.execute(text(
+                "EXPLAIN QUERY PLAN UPDATE decisions SET prompt_text = NULL, "
+                "prompt_expires_at = NULL WHERE prompt_expires_at IS NOT NULL "
+                "AND prompt_expires_at <= '2026-04-01'")))
+        assert "ix_decisions_prompt_expires_at" in plan, plan
+    assert store.decisions.purge_expired_prompts(past + timedelta(days=1)) == 1
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM decisions")).scalar_one() == 3
+    store.close()
+
+
 def test_concurrent_upgrades_do_not_collide(db_url: str) -> None:
     errors: list[BaseException] = []
 
@@ -340,6 +386,23 @@ def test_a_batch_commits_once(store: Store) -> None:
         t.join(timeout=30)
     assert store.decisions.exists([d.id for d in made]) == {d.id for d in made}
     assert len(commits) == 1
+
+
+def test_consecutive_batches_write_through_one_connection(store: Store) -> None:
+    """With two connections idle in the pool, batch after batch gets the one returned last:
+    on SQLite a connection's page cache is dropped whenever another connection writes."""
+    from tutela.store.decisions import decision_row
+
+    first, second = store.engine.connect(), store.engine.connect()  # two in the pool
+    first.close()
+    second.close()
+    used = []
+    for _ in range(4):
+        with store.batch() as batch:
+            used.append(batch.connection.connection.dbapi_connection)
+            store.write(lambda s: store.decisions.add(
+                s, decision_row(_decision("acct-l", datetime.now(UTC)))))
+    assert len({id(c) for c in used}) == 1
 
 
 # --- the write transaction -------------------------------------------------------------------

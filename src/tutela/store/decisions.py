@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
@@ -46,7 +47,7 @@ class DecisionRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    verdict: Mapped[str] = mapped_column(String(16), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
     categories: Mapped[dict[str, float]] = mapped_column(JSON)
     reasons: Mapped[list[str]] = mapped_column(JSON)
     signals: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
@@ -59,9 +60,17 @@ class DecisionRow(Base):
     prompt_text: Mapped[str | None] = mapped_column(Text)
     prompt_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    # Only the indexes a query uses: every check inserts a row into each (migration 0007).
+    # The account's history is read by account and time; the hourly purge finds kept
+    # prompt text by its expiry, and the partial index holds only the rows that have one.
     __table_args__ = (
         Index("ix_decisions_account_created_at", "account", "created_at"),
-        Index("ix_decisions_created_at", "created_at"),
+        Index(
+            "ix_decisions_prompt_expires_at",
+            "prompt_expires_at",
+            sqlite_where=text("prompt_expires_at IS NOT NULL"),
+            postgresql_where=text("prompt_expires_at IS NOT NULL"),
+        ),
     )
 
 
