@@ -81,6 +81,20 @@ def test_check_answers_the_stored_decision(svc: Service) -> None:
     assert stored.prompt_text == BLOCKED
 
 
+def test_requests_do_not_consult_opentelemetry(
+    svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI's OpenTelemetry bridge is off (Tutela's metrics are Prometheus): no request
+    looks for a configured tracer provider, which costs three environment reads each."""
+    trace = pytest.importorskip("opentelemetry.trace")
+    looked: list[int] = []
+    real = trace.get_tracer_provider
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: looked.append(1) or real())
+    assert svc.check().status_code == 200
+    assert svc.client.get("/healthz").status_code == 200
+    assert looked == []
+
+
 def test_check_with_locale(svc: Service) -> None:
     r = svc.client.post(
         "/v1/prompts/check",

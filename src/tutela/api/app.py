@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import importlib
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,6 +44,14 @@ ROUTER_MODULES: tuple[str, ...] = (
 """One line per area: the module's ``router`` is included in the app."""
 
 _DEFAULT_LIFESPAN = type(APIRouter().lifespan_context)
+_NO_TELEMETRY = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+"""FastAPI's OpenTelemetry bridge (newer FastAPI) looks for configured providers on every
+request: three environment reads, ~8% of the prompt check's service layer in-process.
+Tutela's metrics are Prometheus (``/metrics``) and its logs structlog JSON lines."""
 _WARM_UP_TEXT = "a watercolour of a lighthouse at dawn"
 PURGE_EVERY_SECONDS = 3600
 
@@ -147,6 +156,7 @@ def create_app(guard: Guard | None = None, *, warm_models: bool | None = None) -
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        **_NO_TELEMETRY,
     )
     app.state.guard = guard
     app.state.prompts = prompts = PromptBatcher(
