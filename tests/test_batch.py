@@ -107,6 +107,35 @@ def test_bad_input_in_a_batch_fails_alone(db_url: str, tmp_path: Path) -> None:
     assert _count(guard, DecisionRow) == 2
 
 
+def test_a_lone_check_is_a_batch_of_one(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's lone check takes the batch path too (one transaction for its reads and
+    writes: on PostgreSQL 4 round trips instead of ~10); one that fails still fails alone,
+    with nothing of it stored."""
+    guard = _guard(db_url, tmp_path)
+    opened: list[int] = []
+    real = Store.batch
+
+    def counting(self: Store) -> object:
+        opened.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Store, "batch", counting)
+    (alone,) = guard.check_prompts([PromptCheck("naked child", "lone", at=T0)])
+    assert isinstance(alone, Decision) and alone.blocked and opened == [1]
+    assert guard.accounts.describe("lone", T0)["strikes"] == {"sexual_minors": 1}
+
+    @guard.on_decision
+    def refuse(decision: Decision, session: Session) -> None:
+        raise RuntimeError("this one cannot be recorded")
+
+    (failed,) = guard.check_prompts([PromptCheck("a lighthouse", "lone", at=T0)])
+    assert isinstance(failed, RuntimeError)
+    assert _count(guard, DecisionRow) == 1
+    assert guard.audit.evidence.log.verify().ok
+
+
 def test_a_failing_check_fails_only_itself(db_url: str, tmp_path: Path) -> None:
     """A callback raising for one decision rolls the whole batch back; the checks run again
     one by one: the others are stored once, their strikes counted once."""

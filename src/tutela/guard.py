@@ -211,8 +211,9 @@ class Guard:
         database cannot be used). The checks run one after the other exactly as
         :meth:`check_prompt` would run them, each seeing the account state the earlier ones
         left, but they share one transaction and one commit (:meth:`Store.batch`), which on
-        a busy service costs less than the check itself. Nothing is returned before the
-        commit. If any check fails inside the batch (or a check of the same account on
+        a busy service costs less than the check itself. A lone check is a batch of one: its
+        reads and writes share one transaction (on PostgreSQL 4 round trips, not ~10).
+        Nothing is returned before the commit. If any check fails inside the batch (or a check of the same account on
         another worker made one stale), the batch is rolled back whole and every check runs
         again alone, so one bad check fails only itself.
         """
@@ -224,7 +225,7 @@ class Guard:
                 todo.append(i)
             except PromptError as exc:
                 results[i] = exc
-        if len(todo) > 1:
+        if todo:
             try:
                 with self.store.batch():
                     self.accounts.prefetch(checks[i].account for i in todo)
