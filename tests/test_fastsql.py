@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import String, bindparam, insert, select, text
+from sqlalchemy import String, bindparam, create_engine, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tutela.accounts.tables import AccountRow, ActionRow
@@ -99,6 +99,37 @@ def test_a_lost_connection_is_invalidated_like_sqlalchemy_does(store: Store) -> 
         assert victim.invalidated
     with store.engine.connect() as fresh:
         assert p.first(fresh, {"account_id": "x"}) is None
+
+
+def test_a_connection_is_pinged_only_after_sitting_idle(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a connection returned a moment ago is handed out without a ping; one idle
+    longer than PING_AFTER_IDLE_SECONDS is pinged, and if the server ended its session it is
+    replaced by a fresh one before anyone uses it."""
+    from tutela.store import db
+
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite connections are not pinged")
+    pings: list[int] = []
+    real = store.engine.dialect.do_ping
+    monkeypatch.setattr(store.engine.dialect, "do_ping",
+                        lambda c: pings.append(1) or real(c))  # fmt: skip
+    with store.engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    pings.clear()
+    for _ in range(3):  # back-to-back checkouts, as a loaded worker makes them
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid
+    assert pings == []
+    killer = create_engine(store.engine.url)  # the server ends the pooled session meanwhile
+    with killer.connect() as other:
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+    killer.dispose()
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # as if it sat idle since
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+    assert pings
 
 
 def test_remembered_time_conversions_keep_zones_apart(store: Store) -> None:
