@@ -111,7 +111,7 @@ def test_a_lone_check_is_a_batch_of_one(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker's lone check takes the batch path too (one transaction for its reads and
-    writes: on PostgreSQL 4 round trips instead of ~10); one that fails still fails alone,
+    writes: on PostgreSQL 3 round trips instead of ~10); one that fails still fails alone,
     with nothing of it stored."""
     guard = _guard(db_url, tmp_path)
     opened: list[int] = []

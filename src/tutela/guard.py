@@ -212,10 +212,10 @@ class Guard:
         :meth:`check_prompt` would run them, each seeing the account state the earlier ones
         left, but they share one transaction and one commit (:meth:`Store.batch`), which on
         a busy service costs less than the check itself. A lone check is a batch of one: its
-        reads and writes share one transaction (on PostgreSQL 4 round trips, not ~10).
-        Nothing is returned before the commit. If any check fails inside the batch (or a check of the same account on
-        another worker made one stale), the batch is rolled back whole and every check runs
-        again alone, so one bad check fails only itself.
+        reads and writes share one transaction (on PostgreSQL 3 round trips, not ~10).
+        Nothing is returned before the commit. If any check fails inside the batch (or a
+        check of the same account on another worker made one stale), the batch is rolled
+        back whole and every check runs again alone, so one bad check fails only itself.
         """
         results: list[Decision | Exception | None] = [None] * len(checks)
         todo: list[int] = []

@@ -13,8 +13,8 @@ for nobody. No request is answered before its batch has committed.
 Under load a batch may wait a moment for company (setting ``check_linger_ms``, default 2 ms):
 when the previous batch held more than one check and fewer than :data:`LINGER_BELOW` are
 queued, the thread sleeps that long (the event loop parses the requests arriving meanwhile)
-before taking the queue. A batch's fixed cost (its begin and commit; on PostgreSQL four
-round trips, ~840 µs of CPU in-process against ~370 µs per check) is then shared by more
+before taking the queue. A batch's fixed cost (its begin and commit; on PostgreSQL three
+round trips, ~1,000 µs of CPU in-process against ~330 µs per check) is then shared by more
 checks: two workers on PostgreSQL saw batches of 2-6 without it. A lone request at light
 load finds the previous batch alone too and never waits.
 

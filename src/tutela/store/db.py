@@ -76,10 +76,11 @@ def ping_when_idle(engine: Engine) -> None:
 
     Why not ``pool_pre_ping`` itself: it pings at every checkout, and a worker under load
     checks a connection out for every batch of prompt checks, so the ping was one network
-    round trip of the batch's five, with psycopg's work around it on the worker's core. A
-    connection returned a moment ago was alive a moment ago. What this gives up: if the server goes away within that
-    second, the next batch fails with the connection (503, nothing stored, the pool then
-    replaced) instead of meeting a fresh one; the store fails closed either way.
+    round trip of the batch's four, with psycopg's work around it on the worker's core. A
+    connection returned a moment ago was alive a moment ago. What this gives up: if the
+    server goes away within that second, the next batch fails with the connection (503,
+    nothing stored, the pool then replaced) instead of meeting a fresh one; the store
+    fails closed either way.
     """
     dialect = engine.dialect
     driver_error = dialect.loaded_dbapi.Error
