@@ -388,6 +388,15 @@ def test_a_batch_commits_once(store: Store) -> None:
     assert len(commits) == 1
 
 
+def test_an_in_memory_sqlite_url_still_opens() -> None:
+    """LIFO order is asked of queue pools only: SQLite's in-memory pools have none."""
+    from tutela.store.db import make_engine
+
+    engine = make_engine("sqlite://")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+
+
 def test_consecutive_batches_write_through_one_connection(store: Store) -> None:
     """With two connections idle in the pool, batch after batch gets the one returned last:
     on SQLite a connection's page cache is dropped whenever another connection writes."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -43,7 +44,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     disk per batch of checks (measured: 43 reads per batch of 16 FIFO, 7 LIFO). On
     PostgreSQL the connections left idle can then time out.
     """
-    kwargs.setdefault("pool_use_lifo", True)
+    if "poolclass" not in kwargs and _queue_pooled(url):  # not SQLite's in-memory pools
+        kwargs.setdefault("pool_use_lifo", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
@@ -98,6 +100,13 @@ def ping_when_idle(engine: Engine) -> None:
             dialect.do_ping(dbapi_conn)
         except driver_error as exc:
             raise DisconnectionError(f"pooled connection did not answer a ping: {exc}") from exc
+
+
+def _queue_pooled(url: str) -> bool:
+    """Whether SQLAlchemy gives ``url`` its ``QueuePool`` (files and servers; an in-memory
+    SQLite database gets a pool without LIFO order)."""
+    parsed = make_url(url)
+    return issubclass(parsed.get_dialect().get_pool_class(parsed), QueuePool)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
