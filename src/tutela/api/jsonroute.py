@@ -147,10 +147,10 @@ class ExpressLane:
                     if k not in (500, Exception)}  # those are ServerErrorMiddleware's
         self._lanes: dict[tuple[str, str], tuple[APIRoute, ASGIApp]] = {}
         for route in service.router.routes:
-            short = getattr(route, "short_path", None)
-            if short is None or not isinstance(route, JsonBodyRoute) or route.param_convertors:
+            if (not isinstance(route, JsonBodyRoute) or route.short_path is None
+                    or route.param_convertors):
                 continue
-            lane = ExceptionMiddleware(self._lane(short), handlers=handlers)
+            lane = ExceptionMiddleware(self._lane(route.short_path), handlers=handlers)
             for method in route.methods:
                 self._lanes[method, route.path] = (route, lane)
 
