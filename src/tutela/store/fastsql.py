@@ -25,21 +25,24 @@ Use only for fixed, hot statements; everything else goes through SQLAlchemy as u
 Held writes (PostgreSQL, inside a store batch): a statement whose answer nobody reads (the
 decision's INSERT, the audit leaf's) is sent with :meth:`Prepared.send`. While a batch holds
 writes on its connection (:func:`open_batch`), ``send`` only queues the statement; the queue
-goes to the server in one pipeline (psycopg's pipeline mode: every statement sent, one
-network round trip for all) together with the next statement that needs an answer, or at
-the batch's end (:func:`flush`). A check on PostgreSQL used to wait for each of its
-statements in turn, and each wait handed the worker's interpreter to another thread and
-back. The server still runs the statements in the order they were sent; a held statement
-that fails raises at that flush, the batch rolls back and its checks run again alone
-(``Guard.check_prompts``). SQLite has no round trips to save: there ``send`` runs at once.
+goes to the server in one pipeline (libpq's pipeline mode: every statement sent, one
+network round trip for all; :mod:`tutela.store.pgwire`) together with the next statement
+that needs an answer, or at the batch's end (:func:`flush`). A check on PostgreSQL used to
+wait for each of its statements in turn, and each wait handed the worker's interpreter to
+another thread and back. The server still runs the statements in the order they were sent;
+a held statement that fails raises at that flush, the batch rolls back and its checks run
+again alone (``Guard.check_prompts``). SQLite has no round trips to save: there ``send``
+runs at once. Inside a batch on PostgreSQL every prepared statement takes that path (a
+round trip of its own when nothing is held and the transaction is open); outside one, and
+for whatever SQLAlchemy runs, psycopg's cursor as usual.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from itertools import groupby
 from operator import itemgetter
 from typing import Any, NoReturn
 
@@ -51,6 +54,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import BindParameter
 
 from tutela.instants import by_instant, by_text
+from tutela.store import pgwire
 
 Processor = Callable[[Any], Any] | None
 
@@ -70,13 +74,16 @@ class Prepared:
     """
 
     __slots__ = ("_binds", "_get", "_holds", "_names", "_positional", "_result_types",
-                 "_results", "_returns", "dialect", "sql")  # fmt: skip
+                 "_results", "_returns", "_wire", "dialect", "sql")  # fmt: skip
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.dialect = dialect
         self._holds = holds_writes(dialect)  # whether a batch may hold writes back (see send)
+        # where writes are held, the form a batch's round trip sends (store/pgwire.py):
+        # ``$n`` placeholders, and the values in that order from the named arguments
+        self._wire = _wire_form(statement, dialect) if self._holds else None
         self._positional = bool(compiled.positional)
         names: tuple[str, ...] = tuple(compiled.positiontup or compiled.binds)
         self._names = names
@@ -122,12 +129,13 @@ class Prepared:
 
     def _converter(self, cursor: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
         if self._results is None:
+            codes = (cursor.type_codes(-1) if isinstance(cursor, _Answer)
+                     else [d[1] for d in cursor.description])  # fmt: skip
             self._results = tuple(
                 (i, proc)
-                for i, (t, d) in enumerate(zip(self._result_types, cursor.description,
-                                               strict=True))
-                if (proc := _result_processor(t, self.dialect, d[1])) is not None
-            )  # fmt: skip
+                for i, (t, code) in enumerate(zip(self._result_types, codes, strict=True))
+                if (proc := _result_processor(t, self.dialect, code)) is not None
+            )
         return self._results
 
     @staticmethod
@@ -144,21 +152,20 @@ class Prepared:
         return tuple(out)
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """The statement run: a driver cursor, or in a batch that holds writes an
+        :class:`_Answer` (the same few cursor methods) from its one round trip."""
         args = self._args(params)
         # the DBAPI connection (for a sync driver, the driver's own): an attribute of the
         # pool's proxy, where driver_connection asks the pool's dialect each time
         driver = conn.connection.dbapi_connection
-        cursor = driver.cursor()  # type: ignore[union-attr]
         held = conn.info.get(_HELD) if self._holds else None
-        try:
+        if held is not None:
             # in a batch: the held writes go first, in this statement's round trip; so does
             # the BEGIN of a transaction not yet begun (psycopg would send it alone first)
-            if held is not None and (held or _idle(driver)):
-                with driver.pipeline():  # type: ignore[union-attr]
-                    _send_all(driver, _take(held))
-                    cursor.execute(self.sql, args)
-            else:
-                cursor.execute(self.sql, args)
+            return _Answer(_round_trip(conn, driver, [*_take(held), (self, args)]))
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, args)
         except self.dialect.loaded_dbapi.Error as exc:
             cursor.close()
             _raise_wrapped(conn, driver, exc, self.sql, args)
@@ -265,15 +272,7 @@ def flush(conn: Connection, *, commit: bool = False) -> None:
     driver = conn.connection.dbapi_connection
     if not held and (not commit or _idle(driver)):
         return  # nothing to send, or nothing begun to commit
-    queued = _take(held)
-    try:
-        with driver.pipeline():  # type: ignore[union-attr]
-            _send_all(driver, queued)
-            if commit:
-                driver.commit()  # type: ignore[union-attr]
-    except conn.dialect.loaded_dbapi.Error as exc:
-        sql = "; ".join([*dict.fromkeys(p.sql for p, _ in queued), *(["COMMIT"] * commit)])
-        _raise_wrapped(conn, driver, exc, sql, None)
+    _round_trip(conn, driver, _take(held), commit=commit)
 
 
 def flush_before_statements(engine: Engine) -> None:
@@ -304,12 +303,68 @@ def _take(held: list[tuple[Prepared, Any]]) -> list[tuple[Prepared, Any]]:
     return queued
 
 
-def _send_all(driver: Any, queued: list[tuple[Prepared, Any]]) -> None:
-    """Send ``queued`` on ``driver`` (in its pipeline): a run of one statement as one
-    ``executemany``, which converts the statement once for the run."""
-    cursor = driver.cursor()
-    for prepared, run in groupby(queued, key=itemgetter(0)):
-        cursor.executemany(prepared.sql, [args for _, args in run])
+def _round_trip(
+    conn: Connection, driver: Any, queued: list[tuple[Prepared, Any]], *, commit: bool = False
+) -> pgwire.Results:
+    """Run ``queued`` (and the COMMIT, if ``commit``) in one round trip (store/pgwire.py);
+    a driver error is raised as SQLAlchemy would raise it (:func:`_raise_wrapped`)."""
+    try:
+        return pgwire.round_trip(
+            driver, [(p._wire[0], p._wire[1](args)) for p, args in queued],  # type: ignore[index]
+            commit=commit,
+        )  # fmt: skip
+    except conn.dialect.loaded_dbapi.Error as exc:
+        sql = "; ".join([*dict.fromkeys(p.sql for p, _ in queued), *(["COMMIT"] * commit)])
+        _raise_wrapped(conn, driver, exc, sql, None)
+
+
+class _Answer:
+    """The last statement of a round trip (:func:`_round_trip`) as the few cursor methods
+    :class:`Prepared` uses: its row count and its rows, converted by psycopg's loaders."""
+
+    __slots__ = ("_rows", "results")
+
+    def __init__(self, results: pgwire.Results) -> None:
+        self.results = results
+        self._rows: list[tuple[Any, ...]] | None = None
+
+    @property
+    def rowcount(self) -> int:
+        return self.results.rowcount(-1)
+
+    def type_codes(self, i: int) -> list[int]:
+        return self.results.type_codes(i)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            self._rows = self.results.rows(-1)
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        rows = self.fetchall()
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        self._rows = []
+
+
+def _wire_form(
+    statement: ClauseElement, dialect: Dialect
+) -> tuple[bytes, Callable[[Mapping[str, Any]], list[Any]]]:
+    """``statement`` compiled with ``$n`` placeholders (SQLAlchemy's ``numeric_dollar``
+    style, on a copy of ``dialect``), and a function putting the named arguments the
+    dialect's own form takes (:meth:`Prepared._args`) in that order."""
+    numbered = copy.copy(dialect)
+    numbered.paramstyle = "numeric_dollar"
+    numbered.positional = True
+    compiled = statement.compile(dialect=numbered)
+    order = tuple(compiled.positiontup or ())
+
+    def values(args: Mapping[str, Any]) -> list[Any]:
+        return [args[name] for name in order]
+
+    return str(compiled).encode(), values
 
 
 def _raise_wrapped(

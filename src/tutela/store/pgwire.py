@@ -1,0 +1,131 @@
+"""A run of statements in one network round trip on PostgreSQL, through libpq's pipeline.
+
+Why: a batch of prompt checks on PostgreSQL sends its writes nobody reads an answer from
+together with the next statement that needs one, or with the COMMIT (store/fastsql.py, held
+writes): three round trips per batch. Through psycopg's own pipeline mode
+(``Connection.pipeline()``) each such round trip cost ~150-200 µs of the worker's CPU
+against ~55 µs for a plain query, and every statement in it one more poll and send of its
+own (~20 µs a row): its generators enter and leave pipeline mode, flush after each
+statement and ask for a flush request before a Sync. Two round trips of a batch of 4 cost
+~1,000 µs of CPU that way and ~250 µs here (``benchmarks/http_bench.py --breakdown``
+measures the batch; issue 3).
+
+What stays psycopg's: the libpq wrapper (:mod:`psycopg.pq`, its public low-level API), every
+value's conversion in both directions (a :class:`psycopg.adapt.Transformer` on the
+connection: the same dumpers and loaders, and formats, its cursors use), the error classes
+(a failing statement raises what psycopg would raise for it), and the connection and its
+transaction state, which are libpq's own: afterwards psycopg carries on with the connection
+as if its cursors had run the statements. What is skipped: only psycopg's per-statement
+machinery. The statements go as unnamed ones (Parse, Bind, Execute each; nothing is left
+prepared on the server to manage), all values first dumped, so a value that cannot be
+converted fails before anything is sent.
+
+One round trip: pipeline mode on, BEGIN if no transaction is open (psycopg would send it
+first, alone), every statement, COMMIT if asked, one Sync; then the results up to the Sync,
+and pipeline mode off. The server runs them in order and, after a failing one, skips the
+rest up to the Sync (the transaction is then in error; the caller rolls back as usual).
+Waiting releases the interpreter (``select.poll``), so the worker's event loop runs
+meanwhile.
+"""
+
+from __future__ import annotations
+
+import select
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import Connection, errors, pq
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.pq.abc import PGconn, PGresult
+
+_IDLE = pq.TransactionStatus.IDLE
+_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_FAILED = pq.ExecStatus.FATAL_ERROR
+_BEGIN = b"BEGIN"
+_COMMIT = b"COMMIT"
+
+
+class Results:
+    """The answers to one round trip's statements, in the order sent (BEGIN and COMMIT
+    left out), with their values converted as psycopg's cursors convert them."""
+
+    __slots__ = ("_driver", "_results")
+
+    def __init__(self, driver: Connection[Any], results: list[PGresult]) -> None:
+        self._driver = driver
+        self._results = results
+
+    def rowcount(self, i: int) -> int:
+        """Rows the ``i``-th statement returned or changed (an UPDATE's count)."""
+        return int(self._results[i].command_tuples or 0)
+
+    def type_codes(self, i: int) -> list[int]:
+        """The ``i``-th statement's result columns' type OIDs (a cursor's ``description``
+        type codes)."""
+        res = self._results[i]
+        return [res.ftype(n) for n in range(res.nfields)]
+
+    def rows(self, i: int) -> list[tuple[Any, ...]]:
+        """The ``i``-th statement's rows, each column loaded by psycopg's loader for it."""
+        res = self._results[i]
+        tx = Transformer(self._driver)
+        tx.set_pgresult(res)
+        return tx.load_rows(0, res.ntuples, tuple)
+
+
+def round_trip(
+    driver: Connection[Any],
+    statements: Sequence[tuple[bytes, Sequence[Any]]],
+    *,
+    commit: bool = False,
+) -> Results:
+    """Run ``statements`` (SQL with ``$n`` placeholders, and their values in that order) on
+    ``driver`` in one round trip, inside its transaction (begun first if none is open),
+    with the COMMIT after them if ``commit``. Raises what psycopg raises: the first failing
+    statement's error (:mod:`psycopg.errors`), :class:`psycopg.OperationalError` when the
+    connection is lost."""
+    tx = Transformer(driver)
+    sends = []
+    for sql, values in statements:  # every value dumped before anything is sent
+        params = tx.dump_sequence(values, [PyFormat.AUTO] * len(values))
+        sends.append((sql, params, tx.types, tx.formats))
+    pgconn = driver.pgconn
+    begin = pgconn.transaction_status == _IDLE
+    pgconn.enter_pipeline_mode()
+    try:
+        if begin:
+            pgconn.send_query_params(_BEGIN, None)
+        for sql, params, types, formats in sends:
+            pgconn.send_query_params(sql, params, types, formats)
+        if commit:
+            pgconn.send_query_params(_COMMIT, None)
+        pgconn.pipeline_sync()
+        results = _exchange(pgconn)
+    finally:
+        if pgconn.status == pq.ConnStatus.OK:  # a lost connection has no mode to leave
+            pgconn.exit_pipeline_mode()
+    error = next((r for r in results if r.status == _FAILED), None)
+    if error is not None:
+        raise errors.error_from_result(error, encoding=driver.info.encoding)
+    return Results(driver, results[1:] if begin else results)
+
+
+def _exchange(pgconn: PGconn) -> list[PGresult]:
+    """Send what libpq holds and collect every result up to the Sync."""
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLOUT)
+    while pgconn.flush():  # 1: more to send once the socket takes it
+        if any(events & select.POLLIN for _, events in poller.poll()):
+            pgconn.consume_input()  # the server may wait for us to read before it reads on
+    poller.modify(pgconn.socket, select.POLLIN)
+    results: list[PGresult] = []
+    while True:
+        while pgconn.is_busy():
+            poller.poll()
+            pgconn.consume_input()
+        res = pgconn.get_result()
+        if res is None:  # the end of one statement's results
+            continue
+        if res.status == _SYNC:
+            return results
+        results.append(res)

@@ -1,0 +1,132 @@
+"""store/pgwire.py: a run of statements in one round trip, on the real PostgreSQL server.
+
+Each test holds the wire path to what psycopg's own cursors do on the same connection:
+the values read back, the errors raised, the transaction left behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from psycopg import errors, pq
+from psycopg.types.json import Json
+
+from tutela.store import pgwire
+
+_TABLE = """CREATE TABLE wire (id bigint PRIMARY KEY, name text, at timestamptz, raw bytea,
+                               doc jsonb, flag boolean, n double precision)"""
+_INSERT = b"INSERT INTO wire (id, name, at, raw, doc, flag, n) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture
+def conn(pg_url: str) -> Iterator[psycopg.Connection]:
+    """A psycopg connection (not autocommit, as SQLAlchemy's pool hands them out) on a
+    fresh database with the ``wire`` table."""
+    with psycopg.connect(_libpq(pg_url)) as c:
+        c.execute(_TABLE)
+        c.commit()
+        yield c
+
+
+def _count(pg_url: str) -> int:
+    """Rows another session sees: only what was committed."""
+    with psycopg.connect(_libpq(pg_url), autocommit=True) as other:
+        row = other.execute("SELECT count(*) FROM wire").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def test_values_read_back_as_psycopgs_cursors_read_them(conn: psycopg.Connection) -> None:
+    at = datetime(2026, 12, 3, 9, 30, 1, 123456, tzinfo=timezone(timedelta(hours=5)))
+    row = (1, "zoë ünïcode", at, b"\x00\x01\xff", Json({"a": [1, 2], "b": None}), True, 0.5)
+    pgwire.round_trip(conn, [(_INSERT, row), (_INSERT, (2, None, None, None, None, None, None))])
+    answer = pgwire.round_trip(conn, [(b"SELECT * FROM wire WHERE id = $1 OR id = $2 "
+                                       b"ORDER BY id", (1, 2))])  # fmt: skip
+    with conn.cursor() as cur:
+        cur.execute("SELECT * FROM wire ORDER BY id")
+        expected = cur.fetchall()
+        codes = [d.type_code for d in cur.description or ()]
+    assert answer.rows(0) == expected
+    assert answer.type_codes(0) == codes
+    assert answer.rowcount(0) == 2
+    got = answer.rows(0)[0]
+    assert got[2] == at and got[2].utcoffset() is not None
+    assert got[3] == b"\x00\x01\xff" and got[4] == {"a": [1, 2], "b": None}
+
+
+def test_the_transaction_is_begun_and_committed_as_asked(
+    conn: psycopg.Connection, pg_url: str
+) -> None:
+    """No transaction open: BEGIN goes first, so the rows are not committed until asked;
+    ``commit`` sends the COMMIT in the same round trip and leaves the connection idle."""
+    assert conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    done = pgwire.round_trip(conn, [(_INSERT, (1, "a", None, None, None, None, None))])
+    assert done.rowcount(0) == 1  # BEGIN's own answer is not among the results
+    assert conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS
+    assert _count(pg_url) == 0
+    pgwire.round_trip(conn, [(_INSERT, (2, "b", None, None, None, None, None))], commit=True)
+    assert conn.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    assert _count(pg_url) == 2
+    conn.commit()  # what SQLAlchemy does next: nothing left to send, and no error
+    assert conn.execute("SELECT 1").fetchone() == (1,)  # psycopg carries on with it
+
+
+def test_a_failing_statement_raises_psycopgs_error_and_runs_nothing_after_it(
+    conn: psycopg.Connection, pg_url: str
+) -> None:
+    one = (_INSERT, (1, "a", None, None, None, None, None))
+    with pytest.raises(errors.UniqueViolation) as caught:
+        pgwire.round_trip(conn, [one, one, (_INSERT, (3, "c", None, None, None, None, None))],
+                          commit=True)  # fmt: skip
+    assert caught.value.diag.constraint_name == "wire_pkey"
+    assert conn.pgconn.transaction_status == pq.TransactionStatus.INERROR  # COMMIT skipped
+    conn.rollback()
+    assert _count(pg_url) == 0
+    pgwire.round_trip(conn, [one], commit=True)  # the connection is fine after the rollback
+    assert _count(pg_url) == 1
+
+
+def test_a_value_that_cannot_be_converted_fails_before_anything_is_sent(
+    conn: psycopg.Connection, pg_url: str
+) -> None:
+    with pytest.raises(psycopg.ProgrammingError, match="cannot adapt"):
+        pgwire.round_trip(conn, [(_INSERT, (1, "a", None, None, None, None, None)),
+                                 (_INSERT, (2, object(), None, None, None, None, None))],
+                          commit=True)  # fmt: skip
+    assert conn.pgconn.transaction_status == pq.TransactionStatus.IDLE  # not even BEGIN
+    assert _count(pg_url) == 0
+
+
+def test_many_statements_and_a_large_value_go_in_one_round_trip(
+    conn: psycopg.Connection, pg_url: str
+) -> None:
+    """More than a socket buffer of data (the sending side has to wait for the socket)."""
+    big = "x" * 300_000
+    rows = [(_INSERT, (i, big if i % 50 == 0 else str(i), None, None, Json({"i": i}), None,
+                       None)) for i in range(500)]  # fmt: skip
+    answer = pgwire.round_trip(conn, [*rows, (b"SELECT sum(length(name)) FROM wire", ())],
+                               commit=True)  # fmt: skip
+    expected = 10 * len(big) + sum(len(str(i)) for i in range(500) if i % 50)
+    assert answer.rows(500) == [(expected,)] and answer.rowcount(499) == 1
+    assert _count(pg_url) == 500
+    doc = conn.execute("SELECT doc FROM wire WHERE id = 7").fetchone()
+    assert doc is not None and json.dumps(doc[0]) == '{"i": 7}'
+
+
+def test_a_lost_connection_raises_operational_error(conn: psycopg.Connection,
+                                                    pg_url: str) -> None:  # fmt: skip
+    pid = conn.info.backend_pid
+    with psycopg.connect(_libpq(pg_url), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(psycopg.OperationalError):
+        pgwire.round_trip(conn, [(_INSERT, (1, "a", datetime.now(UTC), None, None, None,
+                                            None))], commit=True)  # fmt: skip
+    assert conn.broken  # what SQLAlchemy's psycopg dialect reads as a disconnect
