@@ -417,3 +417,22 @@ def test_a_loaded_worker_waits_a_moment_for_company(tmp_path: Path, linger: floa
         batcher.close()
     assert sizes[:2] == [1, 2]
     assert sizes[2:] == ([2] if linger else [1, 1])
+
+
+def test_the_linger_defaults_to_the_databases_round_trips(tmp_path: Path) -> None:
+    """``check_linger_ms`` unset: 2 ms on SQLite, 4 ms on PostgreSQL (a batch there costs
+    three round trips, so waiting for company pays longer); a value given is kept, 0 too.
+    The app's batcher runs with the effective value."""
+    from tutela.config import Settings
+
+    pg = "postgresql+psycopg://tutela@127.0.0.1:5432/tutela"
+    assert Settings.load(data_dir=tmp_path).effective_check_linger_ms == 2.0
+    assert Settings.load(data_dir=tmp_path, database_url=pg).effective_check_linger_ms == 4.0
+    assert Settings.load(data_dir=tmp_path, database_url=pg,
+                         check_linger_ms=0).effective_check_linger_ms == 0.0  # fmt: skip
+    settings = Settings.load(data_dir=tmp_path, database_url=pg, check_linger_ms=7)
+    assert settings.effective_check_linger_ms == 7.0
+    assert settings.masked()["check_linger_ms"] == 7.0
+    assert Settings.load(data_dir=tmp_path).masked()["check_linger_ms"] == 2.0
+    guard = Guard.open(data_dir=tmp_path / "data", check_linger_ms=3)
+    assert create_app(guard).state.prompts.linger == 0.003

@@ -160,7 +160,7 @@ def create_app(guard: Guard | None = None, *, warm_models: bool | None = None) -
     )
     app.state.guard = guard
     app.state.prompts = prompts = PromptBatcher(
-        guard, threads=settings.check_threads, linger=settings.check_linger_ms / 1000
+        guard, threads=settings.check_threads, linger=settings.effective_check_linger_ms / 1000
     )
     app.state.warmed = False
     app.state.image_models = "loading" if warm_models else None
