@@ -259,6 +259,35 @@ def test_logs_are_json_with_request_id_and_no_prompt_text(
     assert access and access[0]["status"] == 200 and access[0]["route"] == "/v1/prompts/check"
 
 
+def test_uvicorn_and_standard_library_records_join_the_json_stream(
+    svc: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn's supervisor (a worker died and was restarted) and Tutela's modules that log
+    through ``logging`` write JSON lines like every other event, INFO included; a logger
+    outside the bridged ones is left alone, and configuring again adds no second handler."""
+    import logging
+
+    from tutela.api import logs
+
+    logs.configure("INFO")
+    logs.configure("INFO")
+    capsys.readouterr()
+    logging.getLogger("uvicorn.error").info("Child process [%d] died", 4242)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("tutela.store.database").exception("after-commit step failed")
+    logging.getLogger("somebody.else").warning("not ours")
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert lines[0]["event"] == "Child process [4242] died"
+    assert lines[0]["logger"] == "uvicorn.error" and lines[0]["level"] == "info"
+    assert lines[0]["timestamp"].endswith("Z")
+    assert lines[1]["logger"] == "tutela.store.database" and lines[1]["level"] == "error"
+    assert "ValueError: boom" in lines[1]["exception"]
+    assert len(lines) == 2  # once each (one handler), nothing from the foreign logger
+
+
 def test_metrics_count_requests_and_decisions(svc: Service) -> None:
     svc.check(BLOCKED)
     text = svc.client.get("/metrics").text

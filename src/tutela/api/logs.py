@@ -91,15 +91,39 @@ def _render(logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
         return _encode(event_dict)
 
 
+class _StderrHandler(logging.Handler):
+    """A standard-library handler writing each formatted record to the *current*
+    ``sys.stderr``, as :class:`_StderrLogger` does for structlog's own events."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+BRIDGED = ("uvicorn", "tutela")
+"""Standard-library loggers whose records join the JSON stream: uvicorn's server and
+supervisor (a worker that died and was restarted, a request it could not parse) and
+Tutela's own modules that log through ``logging`` (the store, the evidence keys). Without
+this, their INFO lines were dropped and their warnings printed as bare text."""
+
+
 def configure(level: str = "INFO") -> None:
-    """Set up JSON logging on stderr once per process (later calls only change the level)."""
+    """Set up JSON logging on stderr once per process (later calls only change the level).
+
+    Besides structlog's events, the records of the :data:`BRIDGED` standard-library loggers
+    are rendered the same way (structlog's ``ProcessorFormatter``), with a ``logger`` key
+    naming where they came from.
+    """
     global _configured
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    stamper = _UtcStamper()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            _UtcStamper(),
+            stamper,
             structlog.processors.format_exc_info,
             _render,
         ],
@@ -107,6 +131,27 @@ def configure(level: str = "INFO") -> None:
         logger_factory=_logger_factory,
         cache_logger_on_first_use=False,
     )
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                stamper,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _render,
+            ],
+        )
+    )
+    for name in BRIDGED:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+            logger.removeHandler(old)  # configured again: one handler, the new level
+        logger.addHandler(handler)  # and still propagating: a host app's handlers see them too
+        logger.setLevel(numeric)
     _configured = True
 
 

@@ -42,6 +42,7 @@ def serve(
     """
     import uvicorn
 
+    from tutela.api import logs
     from tutela.api.app import create_app
     from tutela.guard import Guard
 
@@ -71,6 +72,7 @@ def serve(
             "use PostgreSQL (TUTELA_DATABASE_URL) for multi-worker deployments"
         )
     err_console.print(f"Tutela listening on http://{settings.host}:{settings.port} (docs: /docs)")
+    logs.configure(settings.log_level)  # uvicorn's supervisor logs (a worker restarted) as JSON
     common = uvicorn_options(settings)
     if settings.workers == 1:
         uvicorn.run(create_app(guard, warm_models=True), **common)  # type: ignore[arg-type]
