@@ -130,3 +130,51 @@ def test_a_lost_connection_raises_operational_error(conn: psycopg.Connection,
         pgwire.round_trip(conn, [(_INSERT, (1, "a", datetime.now(UTC), None, None, None,
                                             None))], commit=True)  # fmt: skip
     assert conn.broken  # what SQLAlchemy's psycopg dialect reads as a disconnect
+
+
+def _prepared_here(conn: psycopg.Connection) -> list[str]:
+    """The named statements of this session, as the server lists them (ours only)."""
+    with conn.cursor() as cur:  # a cursor of psycopg's own: prepare=False, nothing added
+        cur.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'tutela_%%' "
+                    "ORDER BY name", prepare=False)  # fmt: skip
+        return [row[0] for row in cur.fetchall()]
+
+
+def test_a_statement_is_parsed_once_per_connection_and_types(conn: psycopg.Connection) -> None:
+    """The first round trip carries the Parse, later ones reuse the name; the same text with
+    other parameter types (a value where there was NULL) is a statement of its own; both
+    keep working."""
+    pgwire.round_trip(conn, [(_INSERT, (1, "a", None, None, None, None, None)),
+                             (_INSERT, (2, "b", None, None, None, None, None))])  # fmt: skip
+    assert len(_prepared_here(conn)) == 1  # one Parse for both rows
+    pgwire.round_trip(conn, [(_INSERT, (3, "c", None, None, None, None, None))], commit=True)
+    assert len(_prepared_here(conn)) == 1  # reused, not parsed again
+    pgwire.round_trip(conn, [(_INSERT, (4, "d", None, None, None, None, 0.5))], commit=True)
+    assert len(_prepared_here(conn)) == 2  # a float where NULL was: other parameter types
+    assert conn.execute("SELECT count(*) FROM wire").fetchone() == (4,)
+
+
+def test_a_parse_skipped_after_an_error_is_parsed_next_time(conn: psycopg.Connection) -> None:
+    """In a pipeline the server skips everything after a failing statement up to the Sync,
+    Parse messages included: such a statement must not count as prepared."""
+    one = (_INSERT, (1, "a", None, None, None, None, None))
+    pgwire.round_trip(conn, [one], commit=True)
+    later = (b"SELECT count(*) FROM wire WHERE id > $1", (0,))
+    with pytest.raises(errors.UniqueViolation):
+        pgwire.round_trip(conn, [one, later], commit=True)
+    conn.rollback()
+    assert len(_prepared_here(conn)) == 1  # the INSERT only
+    assert pgwire.round_trip(conn, [later]).rows(0) == [(1,)]  # parsed now, and answered
+    assert len(_prepared_here(conn)) == 2
+    conn.rollback()
+
+
+def test_past_the_limit_statements_go_unnamed(conn: psycopg.Connection,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr(pgwire, "MAX_PREPARED", 1)
+    pgwire.round_trip(conn, [(_INSERT, (1, "a", None, None, None, None, None))])
+    answer = pgwire.round_trip(conn, [(b"SELECT name FROM wire WHERE id = $1", (1,)),
+                                      (_INSERT, (2, "b", None, None, None, None, None))],
+                               commit=True)  # fmt: skip
+    assert answer.rows(0) == [("a",)] and answer.rowcount(1) == 1
+    assert len(_prepared_here(conn)) == 1
