@@ -152,8 +152,9 @@ class Prepared:
         return tuple(out)
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """The statement run: a driver cursor, or in a batch that holds writes an
-        :class:`_Answer` (the same few cursor methods) from its one round trip."""
+        """The statement run: a driver cursor, or inside a batch on PostgreSQL an
+        :class:`_Answer` (the same few cursor methods) from its round trip, which carries
+        the held writes before it."""
         args = self._args(params)
         # the DBAPI connection (for a sync driver, the driver's own): an attribute of the
         # pool's proxy, where driver_connection asks the pool's dialect each time
