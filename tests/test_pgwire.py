@@ -178,3 +178,16 @@ def test_past_the_limit_statements_go_unnamed(conn: psycopg.Connection,
                                commit=True)  # fmt: skip
     assert answer.rows(0) == [("a",)] and answer.rowcount(1) == 1
     assert len(_prepared_here(conn)) == 1
+
+
+def test_an_autocommit_connection_gets_no_begin_and_no_commit(pg_url: str) -> None:
+    """As with psycopg's cursors: each statement commits by itself, and no COMMIT is sent
+    (it would draw the server's "no transaction in progress" warning)."""
+    notices: list[str] = []
+    with psycopg.connect(_libpq(pg_url), autocommit=True) as c:
+        c.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        c.execute(_TABLE)
+        pgwire.round_trip(c, [(_INSERT, (1, "a", None, None, None, None, None))], commit=True)
+        assert c.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    assert _count(pg_url) == 1
+    assert notices == []

@@ -100,8 +100,9 @@ def round_trip(
     commit: bool = False,
 ) -> Results:
     """Run ``statements`` (SQL with ``$n`` placeholders, and their values in that order) on
-    ``driver`` in one round trip, inside its transaction (begun first if none is open),
-    with the COMMIT after them if ``commit``. Raises what psycopg raises: the first failing
+    ``driver`` in one round trip, inside its transaction (begun first if none is open,
+    unless the connection is in autocommit mode), with the COMMIT after them if
+    ``commit``. Raises what psycopg raises: the first failing
     statement's error (:mod:`psycopg.errors`), :class:`psycopg.OperationalError` when the
     connection is lost."""
     tx = Transformer(driver)
@@ -116,7 +117,9 @@ def round_trip(
             name = fresh[key] = b"tutela_%d" % next(_names)
         sends.append((sql, params, key[1], tx.formats, name))
     pgconn = driver.pgconn
-    begin = pgconn.transaction_status == _IDLE
+    # as psycopg does: a transaction is begun unless the connection is in autocommit mode
+    begin = not driver.autocommit and pgconn.transaction_status == _IDLE
+    commit = commit and not driver.autocommit  # each statement committed itself
     parses: list[tuple[int, tuple[bytes, tuple[int, ...]], bytes]] = []  # result index
     answers: list[int] = []  # result index of each statement's answer
     sent = 0
