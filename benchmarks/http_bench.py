@@ -57,6 +57,7 @@ class Result:
     p99_ms: float
     errors: int
     server_cpu_s: float = 0.0
+    db_cpu_s: float | None = None  # PostgreSQL's processes meanwhile (None: no database)
 
     @property
     def rps(self) -> float:
@@ -67,6 +68,15 @@ class Result:
         """The server's CPU time per request (all its processes): unlike req/s, barely moved
         by what else the machine runs."""
         return self.server_cpu_s / self.requests * 1e6 if self.requests else 0.0
+
+
+    @property
+    def db_cpu_us(self) -> float | None:
+        """The database server's CPU time per request: work a change moves from the workers
+        to the database (statements parsed again, say) shows here, not in ``cpu_us``."""
+        if self.db_cpu_s is None or not self.requests:
+            return None
+        return self.db_cpu_s / self.requests * 1e6
 
 
 def median_cpu_us(results: list[Result]) -> float:
@@ -86,6 +96,24 @@ def server_cpu(pgid: int) -> float:
         if int(fields[2]) == pgid:  # fields[2] is the process group id
             total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
     return total / os.sysconf("SC_CLK_TCK") if total else 0.0
+
+
+def database_cpu(data_dir: Path) -> float:
+    """CPU seconds used so far by the PostgreSQL server of ``data_dir``: its postmaster
+    (``postmaster.pid``) and the processes it started (backends, WAL writer, ...)."""
+    try:
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == postmaster or int(fields[1]) == postmaster:  # ppid
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -316,20 +344,27 @@ def serve_stubbed(data_dir: Path, port: int) -> None:
 
 
 def measure(name: str, base: str, path: str, key: str | None, pgid: int,
-            args: argparse.Namespace, tmp: Path) -> Result:
+            args: argparse.Namespace, tmp: Path, db_dir: Path | None = None) -> Result:
     run_load(base, path, key, args.warmup, args.connections, args.client_cpus, tmp)
     cpu = server_cpu(pgid)
+    db = database_cpu(db_dir) if db_dir else 0.0
     r = run_load(base, path, key, args.duration, args.connections, args.client_cpus, tmp)
     result = Result(name, r["requests"], r["seconds"], r["p50_ms"], r["p99_ms"], r["errors"],
-                    server_cpu(pgid) - cpu)
+                    server_cpu(pgid) - cpu,
+                    database_cpu(db_dir) - db if db_dir else None)
     print(f"  {name:<34} {result.rps:9.0f} req/s   p50 {result.p50_ms:7.2f} ms   "
           f"p99 {result.p99_ms:7.2f} ms   server CPU {result.cpu_us:6.0f} us/req   "
-          f"errors {result.errors}", flush=True)
+          f"{_db_column(result)}errors {result.errors}", flush=True)
     return result
 
 
+def _db_column(result: Result) -> str:
+    db = result.db_cpu_us
+    return "" if db is None else f"database CPU {db:5.0f} us/req   "
+
+
 def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
-             env_extra: dict[str, str]) -> dict[str, Result]:
+             env_extra: dict[str, str], db_dir: Path | None = None) -> dict[str, Result]:
     """Both servers up at once; measurements alternate between them ``--repeat`` times and
     the median run of each is kept, so a change in the machine's load hits both alike."""
     print(f"{label} ({workers} worker{'s' if workers > 1 else ''})", flush=True)
@@ -364,7 +399,8 @@ def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
     try:
         for _ in range(args.repeat):
             for name, title, url, path, auth, server in plan:
-                runs[name].append(measure(title, url, path, auth, server.pid, args, tmp))
+                runs[name].append(measure(title, url, path, auth, server.pid, args, tmp,
+                                          db_dir))
     finally:
         for p in procs:
             stop(p)
@@ -374,7 +410,8 @@ def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
         for name, title, *_ in plan:
             r = out[name]
             print(f"  {title:<34} {r.rps:9.0f} req/s   p50 {r.p50_ms:7.2f} ms   "
-                  f"p99 {r.p99_ms:7.2f} ms   server CPU {r.cpu_us:6.0f} us/req")
+                  f"p99 {r.p99_ms:7.2f} ms   server CPU {r.cpu_us:6.0f} us/req"
+                  f"{'   ' + _db_column(r).rstrip() if r.db_cpu_us is not None else ''}")
 
     def ratio(name: str, base_name: str) -> str:
         """req/s ratio: the median over rounds of each round's ratio (both measured minutes
@@ -520,7 +557,7 @@ def main() -> None:
                 try:
                     url = pg.create_database("bench")
                     results["postgres_2_workers"] = scenario(
-                        "PostgreSQL", 2, args, tmp, {"TUTELA_DATABASE_URL": url})
+                        "PostgreSQL", 2, args, tmp, {"TUTELA_DATABASE_URL": url}, pg.data)
                 finally:
                     pg.stop()
     if args.json:
