@@ -13,12 +13,18 @@ from datetime import UTC, datetime, timedelta, timezone
 import psycopg
 import pytest
 from psycopg import errors, pq
+from psycopg.pq.abc import PGconn, PGresult
 from psycopg.types.json import Json
+from sqlalchemy import literal_column, select
 
+from tutela.errors import StoreUnavailable
 from tutela.store import pgwire
+from tutela.store.database import Store
+from tutela.store.fastsql import Statements
 
 _TABLE = """CREATE TABLE wire (id bigint PRIMARY KEY, name text, at timestamptz, raw bytea,
                                doc jsonb, flag boolean, n double precision)"""
+_ONE = select(literal_column("1"))
 _INSERT = b"INSERT INTO wire (id, name, at, raw, doc, flag, n) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 
 
@@ -191,3 +197,35 @@ def test_an_autocommit_connection_gets_no_begin_and_no_commit(pg_url: str) -> No
         assert c.pgconn.transaction_status == pq.TransactionStatus.IDLE
     assert _count(pg_url) == 1
     assert notices == []
+
+
+def test_a_round_trip_interrupted_half_way_closes_the_connection(
+    conn: psycopg.Connection, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sent, then interrupted before the results are read (an interpreter-level exception):
+    libpq is left mid-pipeline, so the connection is closed, not handed out again; through
+    the store the pool replaces it and the next batch runs on a fresh connection."""
+    real = pgwire._exchange
+
+    def interrupted(pgconn: PGconn) -> list[PGresult]:
+        pgconn.flush()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pgwire, "_exchange", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pgwire.round_trip(conn, [(_INSERT, (1, "a", None, None, None, None, None))])
+    assert conn.closed
+    assert _count(pg_url) == 0  # the server rolled the open transaction back
+
+    store = Store.open(pg_url)
+    store.upgrade()
+    one = Statements(store.engine)(_ONE)
+    try:
+        # the batch's rollback finds the connection closed: a 503, the store's "unavailable"
+        with pytest.raises(StoreUnavailable), store.batch() as batch:
+            one.first(batch.connection, {})
+        monkeypatch.setattr(pgwire, "_exchange", real)
+        with store.batch() as batch:
+            assert one.first(batch.connection, {}) == (1,)
+    finally:
+        store.close()

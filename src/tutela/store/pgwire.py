@@ -32,7 +32,9 @@ first, alone), every statement, COMMIT if asked, one Sync; then the results up t
 and pipeline mode off. The server runs them in order and, after a failing one, skips the
 rest up to the Sync (the transaction is then in error; the caller rolls back as usual).
 Waiting releases the interpreter (``select.poll``), so the worker's event loop runs
-meanwhile.
+meanwhile. A round trip cut short after sending (the connection lost, or an exception such
+as KeyboardInterrupt before every result was read) closes the connection: libpq's state is
+then unknown, and SQLAlchemy's pool replaces a closed connection instead of handing it out.
 """
 
 from __future__ import annotations
@@ -145,9 +147,13 @@ def round_trip(
             pgconn.send_query_params(_COMMIT, None)
         pgconn.pipeline_sync()
         results = _exchange(pgconn)
-    finally:
-        if pgconn.status == pq.ConnStatus.OK:  # a lost connection has no mode to leave
-            pgconn.exit_pipeline_mode()
+    except BaseException:
+        # lost, or interrupted half-way (results left unread): the protocol's state is
+        # unknown, so the connection is closed, and SQLAlchemy's pool, seeing it closed,
+        # replaces it rather than handing it out again
+        driver.close()
+        raise
+    pgconn.exit_pipeline_mode()
     for i, key, name in parses:  # parsed: usable from now on (a skipped Parse is not)
         if results[i].status == _OK:
             known[key] = name
