@@ -36,18 +36,15 @@ BATCH = 16
 def run_checks(batches: int) -> None:
     """The measured work: ``batches`` batches of 16 checks on a fresh SQLite store."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from http_bench import ACCOUNTS, PROMPTS
+    from http_bench import check_batch
 
-    from tutela import Guard, PromptCheck
+    from tutela import Guard
 
     with tempfile.TemporaryDirectory(prefix="tutela-instr-") as tmp:
         guard = Guard.open(data_dir=tmp)
         guard.store.upgrade()
         for i in range(batches):
-            guard.check_prompts([
-                PromptCheck(PROMPTS[j % len(PROMPTS)], f"acct-{j % ACCOUNTS}")
-                for j in range(i * BATCH, (i + 1) * BATCH)
-            ])  # fmt: skip
+            guard.check_prompts(check_batch(i, BATCH))
         guard.store.close()
 
 

@@ -31,10 +31,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from tutela import PromptCheck
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -46,6 +51,15 @@ PROMPTS = [
     "a cat sleeping on a windowsill in the rain",
 ]
 ACCOUNTS = 200
+
+
+def check_batch(i: int, size: int = 16) -> list[PromptCheck]:
+    """The ``i``-th batch of ``size`` prompt checks of this workload (``PromptCheck``s, the
+    prompts in turn over the accounts), as the service's checking thread runs them."""
+    from tutela import PromptCheck
+
+    return [PromptCheck(PROMPTS[j % len(PROMPTS)], f"acct-{j % ACCOUNTS}")
+            for j in range(i * size, (i + 1) * size)]  # fmt: skip
 
 
 @dataclass
@@ -84,18 +98,24 @@ def median_cpu_us(results: list[Result]) -> float:
     return values[len(values) // 2] if values else 0.0
 
 
-def server_cpu(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by the processes of session ``pgid``
-    (a server and its workers), from /proc; 0 where /proc is missing."""
+def _cpu_of(chosen: Callable[[int, list[str]], bool]) -> float:
+    """CPU seconds (user + system) used so far by the processes ``chosen(pid, stat fields)``
+    picks, from /proc; 0 where /proc is missing."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # fields[2] is the process group id
+        if chosen(int(stat.parent.name), fields):
             total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-    return total / os.sysconf("SC_CLK_TCK") if total else 0.0
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(pgid: int) -> float:
+    """CPU seconds used so far by the processes of process group ``pgid`` (a server and
+    its workers)."""
+    return _cpu_of(lambda _pid, fields: int(fields[2]) == pgid)  # fields[2]: the group
 
 
 def database_cpu(data_dir: Path) -> float:
@@ -105,15 +125,7 @@ def database_cpu(data_dir: Path) -> float:
         postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return 0.0
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(stat.parent.name) == postmaster or int(fields[1]) == postmaster:  # ppid
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return _cpu_of(lambda pid, fields: postmaster in (pid, int(fields[1])))  # [1]: parent
 
 
 def free_port() -> int:
@@ -450,7 +462,7 @@ def breakdown(samples: int = 300, rounds: int = 5) -> None:
 
     import record_bench  # benchmarks/: the CPU-time yardstick both benchmarks use
 
-    from tutela import Guard, PromptCheck
+    from tutela import Guard
     from tutela.decision import Decision, new_decision_id
     from tutela.store.decisions import decision_row
 
@@ -473,10 +485,7 @@ def breakdown(samples: int = 300, rounds: int = 5) -> None:
                                                    account=f"acct-{i % ACCOUNTS}"))
         # as the service runs them: batches of 16 in one transaction (api/batcher.py)
         batch = 16
-        batched = cpu_us(lambda i: guard.check_prompts([
-            PromptCheck(PROMPTS[j % len(PROMPTS)], f"acct-{j % ACCOUNTS}")
-            for j in range(i * batch, (i + 1) * batch)
-        ])) / batch  # fmt: skip
+        batched = cpu_us(lambda i: guard.check_prompts(check_batch(i, batch))) / batch
         allowed = guard.check_prompt(allowed_prompt)
         blocked = guard.check_prompt(blocked_prompt)
         assert allowed.allowed and blocked.blocked and blocked.categories.get("sexual_minors")

@@ -82,8 +82,8 @@ class Prepared:
         self.dialect = dialect
         self._holds = holds_writes(dialect)  # whether a batch may hold writes back (see send)
         # where writes are held, the form a batch's round trip sends (store/pgwire.py):
-        # ``$n`` placeholders, and the values in that order from the named arguments
-        self._wire = _wire_form(statement, dialect) if self._holds else None
+        # ``$n`` placeholders and the names of its values in that order (empty elsewhere)
+        self._wire = _wire_form(statement, dialect) if self._holds else (b"", ())
         self._positional = bool(compiled.positional)
         names: tuple[str, ...] = tuple(compiled.positiontup or compiled.binds)
         self._names = names
@@ -150,6 +150,12 @@ class Prepared:
         for i, proc in procs:
             out[i] = proc(out[i])
         return tuple(out)
+
+    def wire(self, args: Mapping[str, Any]) -> tuple[bytes, list[Any]]:
+        """The statement as a batch's round trip sends it (store/pgwire.py): its ``$n`` form
+        and ``args`` (as :meth:`_args` made them) in that order."""
+        sql, order = self._wire
+        return sql, [args[name] for name in order]
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The statement run: a driver cursor, or inside a batch on PostgreSQL an
@@ -311,9 +317,8 @@ def _round_trip(
     a driver error is raised as SQLAlchemy would raise it (:func:`_raise_wrapped`)."""
     try:
         return pgwire.round_trip(
-            driver, [(p._wire[0], p._wire[1](args)) for p, args in queued],  # type: ignore[index]
-            commit=commit,
-        )  # fmt: skip
+            driver, [p.wire(args) for p, args in queued], commit=commit
+        )
     except conn.dialect.loaded_dbapi.Error as exc:
         sql = "; ".join([*dict.fromkeys(p.sql for p, _ in queued), *(["COMMIT"] * commit)])
         _raise_wrapped(conn, driver, exc, sql, None)
@@ -350,22 +355,14 @@ class _Answer:
         self._rows = []
 
 
-def _wire_form(
-    statement: ClauseElement, dialect: Dialect
-) -> tuple[bytes, Callable[[Mapping[str, Any]], list[Any]]]:
+def _wire_form(statement: ClauseElement, dialect: Dialect) -> tuple[bytes, tuple[str, ...]]:
     """``statement`` compiled with ``$n`` placeholders (SQLAlchemy's ``numeric_dollar``
-    style, on a copy of ``dialect``), and a function putting the named arguments the
-    dialect's own form takes (:meth:`Prepared._args`) in that order."""
+    style, on a copy of ``dialect``), and the names of its values in that order."""
     numbered = copy.copy(dialect)
     numbered.paramstyle = "numeric_dollar"
     numbered.positional = True
     compiled = statement.compile(dialect=numbered)
-    order = tuple(compiled.positiontup or ())
-
-    def values(args: Mapping[str, Any]) -> list[Any]:
-        return [args[name] for name in order]
-
-    return str(compiled).encode(), values
+    return str(compiled).encode(), tuple(compiled.positiontup or ())
 
 
 def _raise_wrapped(

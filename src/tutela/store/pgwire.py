@@ -103,43 +103,40 @@ def round_trip(
 ) -> Results:
     """Run ``statements`` (SQL with ``$n`` placeholders, and their values in that order) on
     ``driver`` in one round trip, inside its transaction (begun first if none is open,
-    unless the connection is in autocommit mode), with the COMMIT after them if
-    ``commit``. Raises what psycopg raises: the first failing
-    statement's error (:mod:`psycopg.errors`), :class:`psycopg.OperationalError` when the
-    connection is lost."""
+    unless the connection is in autocommit mode), with the COMMIT after them if ``commit``.
+    Raises what psycopg raises: the first failing statement's error (:mod:`psycopg.errors`),
+    :class:`psycopg.OperationalError` when the connection is lost."""
     tx = Transformer(driver)
     known = _prepared.setdefault(driver, {})
-    fresh: dict[tuple[bytes, tuple[int, ...]], bytes] = {}  # to prepare in this round trip
+    fresh: dict[tuple[bytes, tuple[int, ...]], bytes] = {}  # named in this round trip
     sends = []
     for sql, values in statements:  # every value dumped before anything is sent
         params = tx.dump_sequence(values, [PyFormat.AUTO] * len(values))
-        key = (sql, tuple(tx.types))
-        name = known.get(key) or fresh.get(key)
-        if name is None and len(known) + len(fresh) < MAX_PREPARED:
-            name = fresh[key] = b"tutela_%d" % next(_names)
-        sends.append((sql, params, key[1], tx.formats, name))
+        types = tuple(tx.types)
+        name = known.get((sql, types)) or fresh.get((sql, types))
+        parse = name is None and len(known) + len(fresh) < MAX_PREPARED
+        if parse:  # its first use: the Parse goes just before it
+            name = fresh[sql, types] = b"tutela_%d" % next(_names)
+        sends.append((sql, params, types, tx.formats, name, parse))
     pgconn = driver.pgconn
     # as psycopg does: a transaction is begun unless the connection is in autocommit mode
     begin = not driver.autocommit and pgconn.transaction_status == _IDLE
     commit = commit and not driver.autocommit  # each statement committed itself
-    parses: list[tuple[int, tuple[bytes, tuple[int, ...]], bytes]] = []  # result index
+    parses: list[tuple[int, tuple[bytes, tuple[int, ...]], bytes]] = []  # (result index, ...)
     answers: list[int] = []  # result index of each statement's answer
-    sent = 0
-    unparsed = dict(fresh)  # each fresh name is parsed once, before its first use
+    sent = int(begin)
     pgconn.enter_pipeline_mode()
     try:
         if begin:
             pgconn.send_query_params(_BEGIN, None)
-            sent += 1
-        for sql, params, types, formats, name in sends:
+        for sql, params, types, formats, name, parse in sends:
+            if parse:
+                pgconn.send_prepare(name, sql, types)
+                parses.append((sent, (sql, types), name))
+                sent += 1
             if name is None:
                 pgconn.send_query_params(sql, params, types, formats)
             else:
-                key = (sql, types)
-                if unparsed.pop(key, None) is not None:
-                    pgconn.send_prepare(name, sql, types)
-                    parses.append((sent, key, name))
-                    sent += 1
                 pgconn.send_query_prepared(name, params, formats)
             answers.append(sent)
             sent += 1
