@@ -351,6 +351,35 @@ def test_a_held_write_that_fails_fails_its_batch(store: Store) -> None:
         assert list(s.scalars(select(DecisionRow.id))) == ["after"]
 
 
+def test_no_round_trip_is_spent_on_a_write_nobody_reads(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: in a batch whose accounts are blocked and climb the ladder (attempts and
+    actions written, state updated), the inserts nobody reads an answer from (decision,
+    attempt, action, audit leaf) never end a round trip of their own: they travel with the
+    next statement whose answer is read (a SELECT, the state's write for its row count)
+    or with the COMMIT. Each attempt and action insert used to take a round trip alone."""
+    from tutela.store import pgwire
+
+    guard = _guard(pg_url, tmp_path)
+    real = pgwire.round_trip
+    trips: list[tuple[str, bool]] = []  # (the last statement's SQL, whether COMMIT follows)
+
+    def recording(driver, statements, *, commit=False):  # type: ignore[no-untyped-def]
+        trips.append((statements[-1][0].decode() if statements else "", commit))
+        return real(driver, statements, commit=commit)
+
+    monkeypatch.setattr(pgwire, "round_trip", recording)
+    results = guard.check_prompts(_checks())
+    assert all(isinstance(r, Decision) for r in results), results
+    assert guard.accounts.describe("repeat", T0)["action"] != "none"  # actions were logged
+    assert trips and trips[-1][1]  # the last one carries the COMMIT
+    unread = tuple(f"INSERT INTO {table} " for table in
+                   ("decisions", "audit_log", "account_attempts", "account_actions"))  # fmt: skip
+    assert any(sql.startswith("UPDATE account_state") for sql, _ in trips)  # the ladder ran
+    assert [sql for sql, commit in trips if sql.startswith(unread) and not commit] == []
+
+
 def test_a_connection_lost_with_writes_held_is_a_503_not_a_loss(pg_url: str) -> None:
     """PostgreSQL: the server goes away while a batch holds its writes. The batch fails as
     "database unavailable" (the API's 503, nobody answered), nothing is half-stored, and the

@@ -400,7 +400,9 @@ class AccountRepository:
             self._save_state(conn, state, at)
         if attempt is not None:
             fp = attempt.fingerprint
-            self._sql(_INSERT_ATTEMPT).execute(
+            # sent (held in a batch on PostgreSQL: no round trip of its own); nothing reads
+            # its answer, and a failure still fails the transaction, at the next round trip
+            self._sql(_INSERT_ATTEMPT).send(
                 conn,
                 {
                     "account_id": state.id,
@@ -519,7 +521,7 @@ class AccountRepository:
 
     def _log_action(self, conn: Connection, account_id: str, at: datetime,
                     c: ActionChange) -> None:  # fmt: skip
-        self._sql(_INSERT_ACTION).execute(
+        self._sql(_INSERT_ACTION).send(  # as the attempt's insert (write): no answer read
             conn,
             {
                 "account_id": account_id,

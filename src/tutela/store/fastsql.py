@@ -496,8 +496,12 @@ def named(names: Iterable[str]) -> dict[str, BindParameter[Any]]:
 def insert_of(table: Table, names: Iterable[str] | None = None) -> Insert:
     """An INSERT of exactly ``names`` (default: every column of ``table``) as named
     parameters. The prepared path applies no Python-side column default, so an INSERT run
-    through it names what it sets, and its caller passes a value for each."""
-    return insert(table).values(named(table.c.keys() if names is None else names))
+    through it names what it sets, and its caller passes a value for each.
+
+    Inline: on PostgreSQL SQLAlchemy would otherwise add ``RETURNING id`` for a generated
+    key that :meth:`Prepared.insert` never reads from there (it reads only a RETURNING
+    asked for with ``.returning()``, which still works)."""
+    return insert(table).values(named(table.c.keys() if names is None else names)).inline()
 
 
 class Statements:
