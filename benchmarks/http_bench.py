@@ -100,7 +100,9 @@ def median_cpu_us(results: list[Result]) -> float:
 
 def _cpu_of(chosen: Callable[[int, list[str]], bool]) -> float:
     """CPU seconds (user + system) used so far by the processes ``chosen(pid, stat fields)``
-    picks, from /proc; 0 where /proc is missing."""
+    picks and by their children that have exited (counted in the parent once it reaped
+    them: a PostgreSQL backend or autovacuum worker that ended between two readings must
+    not take its CPU time out of the difference), from /proc; 0 where /proc is missing."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -108,7 +110,7 @@ def _cpu_of(chosen: Callable[[int, list[str]], bool]) -> float:
         except OSError:
             continue
         if chosen(int(stat.parent.name), fields):
-            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+            total += sum(map(int, fields[11:15]))  # utime, stime, cutime, cstime (ticks)
     return total / os.sysconf("SC_CLK_TCK")
 
 
