@@ -72,6 +72,7 @@ class Result:
     errors: int
     server_cpu_s: float = 0.0
     db_cpu_s: float | None = None  # PostgreSQL's processes meanwhile (None: no database)
+    batch: float | None = None  # Tutela's mean checks per batch meanwhile (/metrics)
 
     @property
     def rps(self) -> float:
@@ -360,12 +361,16 @@ def serve_stubbed(data_dir: Path, port: int) -> None:
 def measure(name: str, base: str, path: str, key: str | None, pgid: int,
             args: argparse.Namespace, tmp: Path, db_dir: Path | None = None) -> Result:
     run_load(base, path, key, args.warmup, args.connections, args.client_cpus, tmp)
+    checked = batch_totals(base) if key else None  # Tutela's endpoints (a key) only
     cpu = server_cpu(pgid)
     db = database_cpu(db_dir) if db_dir else 0.0
     r = run_load(base, path, key, args.duration, args.connections, args.client_cpus, tmp)
     result = Result(name, r["requests"], r["seconds"], r["p50_ms"], r["p99_ms"], r["errors"],
                     server_cpu(pgid) - cpu,
                     database_cpu(db_dir) - db if db_dir else None)
+    after = batch_totals(base) if checked is not None else None
+    if checked is not None and after is not None and after[1] > checked[1]:
+        result.batch = (after[0] - checked[0]) / (after[1] - checked[1])
     print(f"  {name:<34} {result.rps:9.0f} req/s   p50 {result.p50_ms:7.2f} ms   "
           f"p99 {result.p99_ms:7.2f} ms   server CPU {result.cpu_us:6.0f} us/req   "
           f"{_db_column(result)}errors {result.errors}", flush=True)
@@ -374,7 +379,27 @@ def measure(name: str, base: str, path: str, key: str | None, pgid: int,
 
 def _db_column(result: Result) -> str:
     db = result.db_cpu_us
-    return "" if db is None else f"database CPU {db:5.0f} us/req   "
+    column = "" if db is None else f"database CPU {db:5.0f} us/req   "
+    if result.batch is not None:
+        column += f"batches of {result.batch:4.1f}   "
+    return column
+
+
+def batch_totals(base: str) -> tuple[float, float] | None:
+    """Checks and batches decided so far by a Tutela server's checking threads (the sum and
+    count of its ``tutela_check_batch_size`` histogram, over every worker), or None where
+    the server has no such metric (a bare endpoint, a stubbed check)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(base + "/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return None
+    for family in text_string_to_metric_families(text):
+        if family.name == "tutela_check_batch_size":
+            found = {s.name: s.value for s in family.samples}
+            return found.get(family.name + "_sum", 0.0), found.get(family.name + "_count", 0.0)
+    return None
 
 
 def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
@@ -425,7 +450,7 @@ def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
             r = out[name]
             print(f"  {title:<34} {r.rps:9.0f} req/s   p50 {r.p50_ms:7.2f} ms   "
                   f"p99 {r.p99_ms:7.2f} ms   server CPU {r.cpu_us:6.0f} us/req"
-                  f"{'   ' + _db_column(r).rstrip() if r.db_cpu_us is not None else ''}")
+                  f"{'   ' + _db_column(r).rstrip() if _db_column(r) else ''}")
 
     def ratio(name: str, base_name: str) -> str:
         """req/s ratio: the median over rounds of each round's ratio (both measured minutes

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
@@ -220,6 +221,8 @@ def test_concurrent_requests_share_batches(tmp_path: Path) -> None:
 
     guard.check_prompts = counting  # type: ignore[method-assign]
     app = create_app(guard)
+    before = {s: REGISTRY.get_sample_value(f"tutela_check_batch_size_{s}") or 0.0
+              for s in ("sum", "count")}  # fmt: skip
 
     async def burst() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
@@ -239,6 +242,10 @@ def test_concurrent_requests_share_batches(tmp_path: Path) -> None:
         assert guard.store.decisions.get(r.json()["id"]) is not None
     assert sum(sizes) == 40
     assert max(sizes) > 1  # 40 requests queued at once are not decided one by one
+    # the batch-size histogram saw every batch (operators tune check_linger_ms with it)
+    after = {s: REGISTRY.get_sample_value(f"tutela_check_batch_size_{s}") for s in before}
+    assert after["sum"] - before["sum"] == 40  # type: ignore[operator]
+    assert after["count"] - before["count"] == len(sizes)  # type: ignore[operator]
 
 
 def test_a_real_race_inside_a_batch_loses_no_strike(pg_url: str, tmp_path: Path) -> None:

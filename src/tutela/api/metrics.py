@@ -33,6 +33,12 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+CHECK_BATCHES = Histogram(
+    "tutela_check_batch_size",
+    "Prompt checks decided together in one transaction by a worker's checking thread "
+    "(api/batcher.py): small batches under load pay the transaction's fixed cost more often",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 DECISIONS = Counter(
     "tutela_decisions_total",
     "Decisions recorded, by check kind, verdict and top category ('none' when none scored)",
