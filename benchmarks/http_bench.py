@@ -84,7 +84,6 @@ class Result:
         by what else the machine runs."""
         return self.server_cpu_s / self.requests * 1e6 if self.requests else 0.0
 
-
     @property
     def db_cpu_us(self) -> float | None:
         """The database server's CPU time per request: work a change moves from the workers
@@ -373,16 +372,17 @@ def measure(name: str, base: str, path: str, key: str | None, pgid: int,
         result.batch = (after[0] - checked[0]) / (after[1] - checked[1])
     print(f"  {name:<34} {result.rps:9.0f} req/s   p50 {result.p50_ms:7.2f} ms   "
           f"p99 {result.p99_ms:7.2f} ms   server CPU {result.cpu_us:6.0f} us/req   "
-          f"{_db_column(result)}errors {result.errors}", flush=True)
+          f"{_extra_columns(result)}errors {result.errors}", flush=True)
     return result
 
 
-def _db_column(result: Result) -> str:
+def _extra_columns(result: Result) -> str:
+    """The columns only some runs have: the database's CPU, Tutela's mean batch."""
     db = result.db_cpu_us
-    column = "" if db is None else f"database CPU {db:5.0f} us/req   "
+    columns = "" if db is None else f"database CPU {db:5.0f} us/req   "
     if result.batch is not None:
-        column += f"batches of {result.batch:4.1f}   "
-    return column
+        columns += f"batches of {result.batch:4.1f}   "
+    return columns
 
 
 def batch_totals(base: str) -> tuple[float, float] | None:
@@ -449,8 +449,8 @@ def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
         for name, title, *_ in plan:
             r = out[name]
             print(f"  {title:<34} {r.rps:9.0f} req/s   p50 {r.p50_ms:7.2f} ms   "
-                  f"p99 {r.p99_ms:7.2f} ms   server CPU {r.cpu_us:6.0f} us/req"
-                  f"{'   ' + _db_column(r).rstrip() if _db_column(r) else ''}")
+                  f"p99 {r.p99_ms:7.2f} ms   server CPU {r.cpu_us:6.0f} us/req   "
+                  f"{_extra_columns(r)}".rstrip())
 
     def ratio(name: str, base_name: str) -> str:
         """req/s ratio: the median over rounds of each round's ratio (both measured minutes

@@ -129,7 +129,7 @@ class Prepared:
 
     def _converter(self, cursor: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
         if self._results is None:
-            codes = (cursor.type_codes(-1) if isinstance(cursor, _Answer)
+            codes = (cursor.type_codes if isinstance(cursor, _Answer)
                      else [d[1] for d in cursor.description])  # fmt: skip
             self._results = tuple(
                 (i, proc)
@@ -328,22 +328,24 @@ class _Answer:
     """The last statement of a round trip (:func:`_round_trip`) as the few cursor methods
     :class:`Prepared` uses: its row count and its rows, converted by psycopg's loaders."""
 
-    __slots__ = ("_rows", "results")
+    __slots__ = ("_results", "_rows")
 
     def __init__(self, results: pgwire.Results) -> None:
-        self.results = results
+        self._results = results
         self._rows: list[tuple[Any, ...]] | None = None
 
     @property
     def rowcount(self) -> int:
-        return self.results.rowcount(-1)
+        return self._results.rowcount(-1)
 
-    def type_codes(self, i: int) -> list[int]:
-        return self.results.type_codes(i)
+    @property
+    def type_codes(self) -> list[int]:
+        """Its result columns' type OIDs (what a cursor's ``description`` carries)."""
+        return self._results.type_codes(-1)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         if self._rows is None:
-            self._rows = self.results.rows(-1)
+            self._rows = self._results.rows(-1)
         rows, self._rows = self._rows, []
         return rows
 
