@@ -71,8 +71,16 @@ class Settings(BaseSettings):
         description="Under load (the last batch held more than one check), how long a new "
         "batch waits for more checks while fewer than 4 are queued, so the batch's fixed cost "
         "(begin, commit, PostgreSQL round trips) is shared by more; a lone request at light "
-        "load never waits. Default 2 on SQLite, 4 on PostgreSQL (three round trips a batch). "
-        "0 = never",
+        "load never waits. Default 2 on SQLite, 4 on PostgreSQL (two or three round trips a "
+        "batch). 0 = never",
+    )
+    account_cache_size: int = Field(
+        10_000,
+        ge=0,
+        le=10_000_000,
+        description="PostgreSQL: account rows a worker remembers between batches of checks, "
+        "so a batch of known accounts skips reading them; their versions are confirmed "
+        "before each commit (accounts/cache.py). 0 = read every batch's accounts",
     )
     log_prompts: bool = Field(False, description="Include prompt text in logs (off: privacy)")
     log_level: str = "INFO"

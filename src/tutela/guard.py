@@ -67,6 +67,7 @@ class Guard:
             AccountRepository(
                 self.store.engine, self.store.ensure_schema, self.store.admin,
                 joined=self.store.joined_connection,
+                cache_size=settings.account_cache_size,
             ),
             policy,
             reader,
@@ -212,10 +213,13 @@ class Guard:
         :meth:`check_prompt` would run them, each seeing the account state the earlier ones
         left, but they share one transaction and one commit (:meth:`Store.batch`), which on
         a busy service costs less than the check itself. A lone check is a batch of one: its
-        reads and writes share one transaction (on PostgreSQL 3 round trips, not ~10).
-        Nothing is returned before the commit. If any check fails inside the batch (or a
-        check of the same account on another worker made one stale), the batch is rolled
-        back whole and every check runs again alone, so one bad check fails only itself.
+        reads and writes share one transaction (on PostgreSQL 2 or 3 round trips, not ~10).
+        Nothing is returned before the commit. If a check of the same account on another
+        worker made an account the batch read stale (:class:`StaleAccountState`, also what
+        a remembered row that moved raises: accounts/cache.py), the batch is rolled back
+        and runs once more, reading its accounts afresh. If any check fails inside the
+        batch (or it is stale again), the batch is rolled back whole and every check runs
+        again alone, so one bad check fails only itself.
         """
         results: list[Decision | Exception | None] = [None] * len(checks)
         todo: list[int] = []
@@ -225,19 +229,26 @@ class Guard:
                 todo.append(i)
             except PromptError as exc:
                 results[i] = exc
-        if todo:
+        for again in (True, False):  # a stale batch runs once more, then each check alone
+            if not todo:
+                break
             try:
                 with self.store.batch():
                     self.accounts.prefetch(checks[i].account for i in todo)
                     batched = [self._check(checks[i]) for i in todo]
             except StoreUnavailable as exc:  # the database is gone: every check fails alike
                 batched = [exc] * len(todo)
+            except StaleAccountState:
+                if again:
+                    continue  # rolled back; the stale rows are read afresh
+                batched = None
             except Exception:
                 batched = None  # rolled back: each alone below
-            if batched is not None:
-                for i, r in zip(todo, batched, strict=True):
-                    results[i] = r
-                todo = []
+            if batched is None:
+                break
+            for i, r in zip(todo, batched, strict=True):
+                results[i] = r
+            todo = []
         for i in todo:
             try:
                 results[i] = self._check(checks[i])

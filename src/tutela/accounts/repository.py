@@ -12,13 +12,16 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from operator import itemgetter
+from typing import Any
 
 from sqlalchemy import ARRAY, Engine, any_, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from tutela.accounts.cache import AccountRowCache
 from tutela.accounts.fingerprint import Fingerprint
 from tutela.accounts.state import AccountState, Attempt, Verification
 from tutela.accounts.tables import (
@@ -67,6 +70,11 @@ _LOAD_MANY = select(_acc).where(
     _acc.c.id == any_(bindparam("account_ids", type_=ARRAY(_acc.c.id.type)))
 )
 _ID = _ACC_NAMES.index("id")
+_VERSION = _ACC_NAMES.index("version")
+# the versions of remembered rows, confirmed in the batch that decides on them (cache.py)
+_VERSIONS = select(_acc.c.id, _acc.c.version).where(
+    _acc.c.id == any_(bindparam("account_ids", type_=ARRAY(_acc.c.id.type)))
+)
 _PREFETCHED = "accounts.prefetched"
 """Batch memo key (store/fastsql.py): account id -> its row as the batch began (None: no
 row), for the accounts of the batch's checks that have not written their state since."""
@@ -148,13 +156,16 @@ class AccountRepository:
         ensure_schema: Callable[[], None] | None = None,
         admin: AdminRecorder | None = None,
         joined: Callable[[], Connection | None] | None = None,
+        cache_size: int = 0,
     ) -> None:
         """``ensure_schema`` (the Store's) runs the migrations on first use where the store
         migrates itself (the embedded SQLite default). ``admin`` (the Store's) writes an
         operator's change to the audit log inside the change's transaction; without it such
         a change is refused, never made unrecorded. ``joined`` (the Store's
         ``joined_connection``) gives the transaction of a batch of checks this thread is
-        running, which the check path's reads must use to see the batch's own writes."""
+        running, which the check path's reads must use to see the batch's own writes.
+        ``cache_size``: account rows remembered between batches (PostgreSQL; see
+        :meth:`prefetch` and accounts/cache.py), 0 for none."""
         self.engine = engine
         self._joined = joined
         self._ensure_schema = ensure_schema
@@ -167,6 +178,7 @@ class AccountRepository:
         self._insert_blocked = self._sql(blocked)
         # a read costs a network round trip on PostgreSQL, a few µs in-process on SQLite
         self._prefetches = engine.dialect.name == "postgresql"
+        self.cache = AccountRowCache(cache_size if self._prefetches else 0)
 
     # --- reads ---------------------------------------------------------------------------
     def load(self, account_id: str) -> AccountState:
@@ -199,6 +211,11 @@ class AccountRepository:
         and a row the batch writes (a block) is dropped from the memo at once, so the next
         check of that account reads what was written. A state changed meanwhile by another
         worker is caught where it matters, when a check writes over it (its version).
+
+        Rows this worker read in an earlier batch and still remembers (:attr:`cache`) are
+        not read again: the batch decides on them, and their versions, read with its next
+        round trip, must still be the remembered ones before it may commit
+        (accounts/cache.py). A batch whose accounts are all remembered reads none.
         """
         conn = self._joined() if self._prefetches and self._joined is not None else None
         memo = batch_memo(conn) if conn is not None else None
@@ -207,12 +224,33 @@ class AccountRepository:
         ids = list(dict.fromkeys(account_ids))
         if not ids:
             return
-        with self._errors():
-            rows = self._sql(_LOAD_MANY).all(conn, {"account_ids": ids})
-        known: dict[str, tuple[object, ...] | None] = dict.fromkeys(ids)
-        for row in rows:
-            known[row[_ID]] = row
+        known = self.cache.known(ids)
+        if known:  # decided on as remembered; their versions confirmed before the commit
+            expected = {i: (None if row is None else row[_VERSION]) for i, row in known.items()}
+            self._sql(_VERSIONS).send(conn, {"account_ids": list(expected)},
+                                      check=partial(self._confirm, expected))  # fmt: skip
+        missing = [i for i in ids if i not in known]
+        if missing:  # read now (carrying the versions' read, if any)
+            with self._errors():
+                rows = self._sql(_LOAD_MANY).all(conn, {"account_ids": missing})
+            read: dict[str, tuple[object, ...] | None] = dict.fromkeys(missing)
+            for row in rows:
+                read[row[_ID]] = row
+            self.cache.remember(read)
+            known.update(read)
         memo[_PREFETCHED] = known
+
+    def _confirm(self, expected: dict[str, int | None], rows: list[tuple[Any, ...]]) -> None:
+        """The check of a batch's remembered rows (accounts/cache.py): each still at the
+        version remembered (None: still no row), or the rows that moved are forgotten and
+        the batch fails before its commit, to run again on what is stored now."""
+        now = dict(rows)
+        moved = [i for i, version in expected.items() if now.get(i) != version]
+        if moved:
+            self.cache.forget(moved)
+            raise StaleAccountState(
+                f"{len(moved)} account(s) changed since this worker last read them"
+            )
 
     def recent_attempts(self, account_id: str, since: datetime) -> list[Attempt]:
         """Remembered attempts at or after ``since``, oldest first."""
@@ -498,6 +536,7 @@ class AccountRepository:
             "updated_at": at,
             "version": s.version + 1,
         }
+        self.cache.forget((s.id,))  # read afresh next time: this write may not commit
         if s.exists:
             values["account_id"] = s.id
             values["read_version"] = s.version

@@ -31,10 +31,17 @@ that needs an answer, or at the batch's end (:func:`flush`). A check on PostgreS
 wait for each of its statements in turn, and each wait handed the worker's interpreter to
 another thread and back. The server still runs the statements in the order they were sent;
 a held statement that fails raises at that flush, the batch rolls back and its checks run
-again alone (``Guard.check_prompts``). SQLite has no round trips to save: there ``send``
-runs at once. Inside a batch on PostgreSQL every prepared statement takes that path (a
-round trip of its own when nothing is held and the transaction is open); outside one, and
-for whatever SQLAlchemy runs, psycopg's cursor as usual.
+again (``Guard.check_prompts``). SQLite has no round trips to save: there ``send`` runs at
+once. Inside a batch on PostgreSQL every prepared statement takes that path (a round trip
+of its own when nothing is held and the transaction is open); outside one, and for
+whatever SQLAlchemy runs, psycopg's cursor as usual.
+
+A held statement may also carry a ``check`` of its answer (``send(..., check=...)``): a
+read whose rows confirm something the batch assumed (account rows remembered from earlier
+batches, ``accounts/cache.py``). The check runs when the round trip carrying it returns,
+before that round trip's own caller goes on, and may raise to fail the batch. A COMMIT never
+travels with an unchecked answer: :func:`flush` then sends the held statements first and
+the COMMIT in a round trip of its own, once the check has passed.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ from tutela.instants import by_instant, by_text
 from tutela.store import pgwire
 
 Processor = Callable[[Any], Any] | None
+Check = Callable[[list[tuple[Any, ...]]], None]
+"""What :meth:`Prepared.send` may hand a held statement's rows to when they arrive."""
 
 _HELD = "tutela.held_writes"
 """``Connection.info`` key: the statements :meth:`Prepared.send` queued in an open batch."""
@@ -169,7 +178,7 @@ class Prepared:
         if held is not None:
             # in a batch: the held writes go first, in this statement's round trip; so does
             # the BEGIN of a transaction not yet begun (psycopg would send it alone first)
-            return _Answer(_round_trip(conn, driver, [*_take(held), (self, args)]))
+            return _Answer(_round_trip(conn, driver, [*_take(held), (self, args, None)]))
         cursor = driver.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(self.sql, args)
@@ -178,20 +187,35 @@ class Prepared:
             _raise_wrapped(conn, driver, exc, self.sql, args)
         return cursor
 
-    def send(self, conn: Connection, params: Mapping[str, Any]) -> None:
-        """Run a statement whose answer nobody reads (an INSERT of a row), now or, while a
-        batch holds writes on ``conn`` (PostgreSQL), with the batch's next round trip.
+    def send(self, conn: Connection, params: Mapping[str, Any], *,
+             check: Check | None = None) -> None:  # fmt: skip
+        """Run a statement whose answer its caller does not wait for (an INSERT of a row),
+        now or, while a batch holds writes on ``conn`` (PostgreSQL), with the batch's next
+        round trip.
 
         Its values are checked and converted now, so a missing one fails here, at its
         caller; a database error (a duplicate key) surfaces when the queue is sent, fails
         the batch and rolls it back whole. Nothing a caller could read depends on it
         before then: every statement on the connection sends the queue first.
+
+        ``check``: called with the statement's rows (converted, as :meth:`all` returns
+        them) when its answer arrives, before anything else runs on the connection; what
+        it raises fails that round trip's caller, and with it the batch. A held check never
+        shares its round trip with the COMMIT (:func:`flush`).
         """
         held = conn.info.get(_HELD) if self._holds else None
-        if held is None:
+        if held is not None:
+            held.append((self, self._args(params), check))
+        elif check is not None:
+            check(self.all(conn, params))
+        else:
             self._run(conn, params).close()
-            return
-        held.append((self, self._args(params)))
+
+    def _checked(self, results: pgwire.Results, index: int, check: Check) -> None:
+        """Hand the ``index``-th answer of a round trip, converted, to ``check``."""
+        answer = _Answer(results, index)
+        procs = self._converter(answer)
+        check([self._convert(procs, row) for row in answer.fetchall()])
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; the row count (or, on SQLite, an INSERT's
@@ -230,6 +254,11 @@ class Prepared:
             return None if row is None else self._convert(self._converter(cursor), row)
         finally:
             cursor.close()
+
+
+_Held = tuple[Prepared, Any, Check | None]
+"""A held statement: what it is, its values (as :meth:`Prepared._args` made them), and the
+check its answer goes to (None: nobody reads it)."""
 
 
 def holds_writes(dialect: Dialect) -> bool:
@@ -279,7 +308,12 @@ def flush(conn: Connection, *, commit: bool = False) -> None:
     driver = conn.connection.dbapi_connection
     if not held and (not commit or _idle(driver)):
         return  # nothing to send, or nothing begun to commit
-    _round_trip(conn, driver, _take(held), commit=commit)
+    queued = _take(held)
+    if commit and any(check is not None for _, _, check in queued):
+        # an answer still to be checked: the COMMIT waits for the check to pass
+        _round_trip(conn, driver, queued)
+        queued = []
+    _round_trip(conn, driver, queued, commit=commit)
 
 
 def flush_before_statements(engine: Engine) -> None:
@@ -302,7 +336,7 @@ def _idle(driver: Any) -> bool:
     return bool(driver.pgconn.transaction_status == _IDLE)
 
 
-def _take(held: list[tuple[Prepared, Any]]) -> list[tuple[Prepared, Any]]:
+def _take(held: list[_Held]) -> list[_Held]:
     """Everything ``held`` queued, leaving it empty (what is taken is sent or lost with the
     batch's rollback, never sent twice)."""
     queued = held[:]
@@ -311,41 +345,48 @@ def _take(held: list[tuple[Prepared, Any]]) -> list[tuple[Prepared, Any]]:
 
 
 def _round_trip(
-    conn: Connection, driver: Any, queued: list[tuple[Prepared, Any]], *, commit: bool = False
+    conn: Connection, driver: Any, queued: list[_Held], *, commit: bool = False
 ) -> pgwire.Results:
-    """Run ``queued`` (and the COMMIT, if ``commit``) in one round trip (store/pgwire.py);
-    a driver error is raised as SQLAlchemy would raise it (:func:`_raise_wrapped`)."""
+    """Run ``queued`` (and the COMMIT, if ``commit``) in one round trip (store/pgwire.py),
+    then the checks of the answers that carry one, in order; a driver error is raised as
+    SQLAlchemy would raise it (:func:`_raise_wrapped`)."""
     try:
-        return pgwire.round_trip(
-            driver, [p.wire(args) for p, args in queued], commit=commit
+        results = pgwire.round_trip(
+            driver, [p.wire(args) for p, args, _ in queued], commit=commit
         )
     except conn.dialect.loaded_dbapi.Error as exc:
-        sql = "; ".join([*dict.fromkeys(p.sql for p, _ in queued), *(["COMMIT"] * commit)])
+        sql = "; ".join([*dict.fromkeys(p.sql for p, _, _ in queued), *(["COMMIT"] * commit)])
         _raise_wrapped(conn, driver, exc, sql, None)
+    for index, (p, _, check) in enumerate(queued):
+        if check is not None:
+            p._checked(results, index, check)
+    return results
 
 
 class _Answer:
-    """The last statement of a round trip (:func:`_round_trip`) as the few cursor methods
-    :class:`Prepared` uses: its row count and its rows, converted by psycopg's loaders."""
+    """One statement's answer in a round trip (:func:`_round_trip`; by default its last
+    statement's) as the few cursor methods :class:`Prepared` uses: its row count and its
+    rows, converted by psycopg's loaders."""
 
-    __slots__ = ("_results", "_rows")
+    __slots__ = ("_index", "_results", "_rows")
 
-    def __init__(self, results: pgwire.Results) -> None:
+    def __init__(self, results: pgwire.Results, index: int = -1) -> None:
         self._results = results
+        self._index = index
         self._rows: list[tuple[Any, ...]] | None = None
 
     @property
     def rowcount(self) -> int:
-        return self._results.rowcount(-1)
+        return self._results.rowcount(self._index)
 
     @property
     def type_codes(self) -> list[int]:
         """Its result columns' type OIDs (what a cursor's ``description`` carries)."""
-        return self._results.type_codes(-1)
+        return self._results.type_codes(self._index)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         if self._rows is None:
-            self._rows = self._results.rows(-1)
+            self._rows = self._results.rows(self._index)
         rows, self._rows = self._rows, []
         return rows
 

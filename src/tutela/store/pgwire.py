@@ -2,7 +2,7 @@
 
 Why: a batch of prompt checks on PostgreSQL sends its writes nobody reads an answer from
 together with the next statement that needs one, or with the COMMIT (store/fastsql.py, held
-writes): three round trips per batch. Through psycopg's own pipeline mode
+writes): two or three round trips per batch. Through psycopg's own pipeline mode
 (``Connection.pipeline()``) each such round trip cost ~150-200 µs of the worker's CPU
 against ~55 µs for a plain query, and every statement in it one more poll and send of its
 own (~20 µs a row): its generators enter and leave pipeline mode, flush after each
