@@ -162,22 +162,34 @@ def test_a_failing_check_fails_only_itself(db_url: str, tmp_path: Path) -> None:
     assert log.verify().ok
 
 
-def test_a_stale_account_write_inside_a_batch_reruns_the_checks_alone(
-    db_url: str, tmp_path: Path
+@pytest.mark.parametrize("races", [1, 2])
+def test_a_stale_account_write_inside_a_batch_reruns_it(
+    db_url: str, tmp_path: Path, races: int
 ) -> None:
     """Another worker writing an account between a batched check's read and its write makes
-    that write stale: the batch rolls back and its checks run again alone, nothing lost."""
+    that write stale: the batch rolls back and runs once more as a batch (``races=1``);
+    stale again, its checks run alone (``races=2``). Nothing lost, nothing stored twice."""
     guard = _guard(db_url, tmp_path)
     raised: list[str] = []
 
     @guard.on_decision
-    def race_once(decision: Decision, session: Session) -> None:
-        if not raised:
+    def race(decision: Decision, session: Session) -> None:
+        if len(raised) < races:
             raised.append(decision.id)
             raise StaleAccountState("an account changed meanwhile")
 
+    opened: list[int] = []
+    real_batch = guard.store.batch
+
+    def counted_batch():  # type: ignore[no-untyped-def]
+        opened.append(1)
+        return real_batch()
+
+    guard.store.batch = counted_batch  # type: ignore[method-assign]
     checks = [PromptCheck("naked child", "x", at=T0 + timedelta(seconds=i)) for i in range(3)]
     results = guard.check_prompts(checks)
+    assert len(raised) == races
+    assert len(opened) == 2  # the batch and its one rerun; after that, each check alone
     assert all(isinstance(r, Decision) for r in results), results
     assert _count(guard, DecisionRow) == 3
     assert guard.accounts.describe("x", T0 + timedelta(minutes=1))["strikes"] == {
@@ -250,9 +262,9 @@ def test_concurrent_requests_share_batches(tmp_path: Path) -> None:
 
 def test_a_real_race_inside_a_batch_loses_no_strike(pg_url: str, tmp_path: Path) -> None:
     """PostgreSQL: another worker commits a change to the account between a batched check's
-    read and its write. The write is refused as stale, the batch rolls back, its checks run
-    again alone on the fresh state: every strike is counted once, every decision stored
-    once. (SQLite cannot interleave so: a batch holds its write lock from its first write.)"""
+    read and its write. The write is refused as stale, the batch rolls back and runs again
+    on the fresh state: every strike is counted once, every decision stored once. (SQLite
+    cannot interleave so: a batch holds its write lock from its first write.)"""
     from sqlalchemy import text
 
     guard = _guard(pg_url, tmp_path)
