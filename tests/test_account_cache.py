@@ -149,7 +149,8 @@ def test_a_batch_of_remembered_accounts_reads_none_before_deciding(
 def test_a_change_on_another_worker_is_seen_by_the_next_batch(
     pg_url: str, tmp_path: Path
 ) -> None:
-    """Worker A remembers account x; worker B suspends it. A's next batch must refuse x (its
+    """Worker A remembers account x; worker B suspends it. A's next batch (x and y
+    remembered, z new: the versions' read travels with z's read) must refuse x (its
     remembered row is stale: the batch runs again on the stored one), and stores each
     decision once."""
     a = _guard(pg_url, tmp_path, "a")
@@ -157,13 +158,14 @@ def test_a_change_on_another_worker_is_seen_by_the_next_batch(
     assert a.check_prompts(_batch(["x", "y"], 1))[0].verdict is Verdict.ALLOW  # type: ignore[union-attr]
     assert a.accounts.repo.cache.known(["x"]) == {"x": None}  # remembered: no row yet
     b.accounts.set_action("x", AccountAction.SUSPEND, "abuse", "admin", T0)
-    x, y = a.check_prompts(_batch(["x", "y"], 2))
+    x, y, z = a.check_prompts(_batch(["x", "y", "z"], 2))
     assert isinstance(x, Decision) and x.verdict is Verdict.BLOCK
     assert x.account_action is AccountAction.SUSPEND
     assert isinstance(y, Decision) and y.verdict is Verdict.ALLOW
+    assert isinstance(z, Decision) and z.verdict is Verdict.ALLOW
     with a.store.sessions() as s:
         stored = s.scalar(select(func.count()).select_from(DecisionRow))
-    assert stored == 4  # two batches of two: the rerun stored nothing twice
+    assert stored == 5  # batches of two and three: the rerun stored nothing twice
     assert a.audit.evidence.log.verify().ok
     # and A now remembers the row B wrote: the next batch decides on it without a read
     (row,) = a.accounts.repo.cache.known(["x"]).values()
