@@ -360,16 +360,16 @@ def serve_stubbed(data_dir: Path, port: int) -> None:
 def measure(name: str, base: str, path: str, key: str | None, pgid: int,
             args: argparse.Namespace, tmp: Path, db_dir: Path | None = None) -> Result:
     run_load(base, path, key, args.warmup, args.connections, args.client_cpus, tmp)
-    checked = batch_totals(base) if key else None  # Tutela's endpoints (a key) only
+    before = batch_totals(base) if key else None  # Tutela's endpoints (a key) only
     cpu = server_cpu(pgid)
     db = database_cpu(db_dir) if db_dir else 0.0
     r = run_load(base, path, key, args.duration, args.connections, args.client_cpus, tmp)
     result = Result(name, r["requests"], r["seconds"], r["p50_ms"], r["p99_ms"], r["errors"],
                     server_cpu(pgid) - cpu,
                     database_cpu(db_dir) - db if db_dir else None)
-    after = batch_totals(base) if checked is not None else None
-    if checked is not None and after is not None and after[1] > checked[1]:
-        result.batch = (after[0] - checked[0]) / (after[1] - checked[1])
+    after = batch_totals(base) if before is not None else None
+    if before is not None and after is not None and after[1] > before[1]:  # checks / batches
+        result.batch = (after[0] - before[0]) / (after[1] - before[1])
     print(f"  {name:<34} {result.rps:9.0f} req/s   p50 {result.p50_ms:7.2f} ms   "
           f"p99 {result.p99_ms:7.2f} ms   server CPU {result.cpu_us:6.0f} us/req   "
           f"{_extra_columns(result)}errors {result.errors}", flush=True)

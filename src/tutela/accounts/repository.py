@@ -536,7 +536,7 @@ class AccountRepository:
             "updated_at": at,
             "version": s.version + 1,
         }
-        self.cache.forget((s.id,))  # read afresh next time: this write may not commit
+        self._forget(conn, s.id)
         if s.exists:
             values["account_id"] = s.id
             values["read_version"] = s.version
@@ -554,9 +554,16 @@ class AccountRepository:
                 written = 0
         if written != 1:
             raise StaleAccountState(f"account {s.id!r} changed while it was being checked")
+
+    def _forget(self, conn: Connection, account_id: str) -> None:
+        """Drop the row about to be written from what was read ahead (the batch's memo, the
+        worker's cache): the batch's next check of the account and the next batch read what
+        was written. Before the write, since a write that fails or rolls back leaves the
+        remembered row unconfirmed too."""
+        self.cache.forget((account_id,))
         known = self._prefetched(conn)
-        if known is not None:  # the batch's next check of the account reads what was written
-            known.pop(s.id, None)
+        if known is not None:
+            known.pop(account_id, None)
 
     def _log_action(self, conn: Connection, account_id: str, at: datetime,
                     c: ActionChange) -> None:  # fmt: skip

@@ -213,9 +213,13 @@ class Prepared:
 
     def _checked(self, results: pgwire.Results, index: int, check: Check) -> None:
         """Hand the ``index``-th answer of a round trip, converted, to ``check``."""
-        answer = _Answer(results, index)
-        procs = self._converter(answer)
-        check([self._convert(procs, row) for row in answer.fetchall()])
+        check(self._rows(_Answer(results, index)))
+
+    def _rows(self, cursor: Any) -> list[tuple[Any, ...]]:
+        """Every row of ``cursor`` (a driver cursor or an :class:`_Answer`), converted by
+        the columns' types."""
+        procs = self._converter(cursor)
+        return [self._convert(procs, row) for row in cursor.fetchall()]
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; the row count (or, on SQLite, an INSERT's
@@ -241,8 +245,7 @@ class Prepared:
         """Run a SELECT; every row, converted by the columns' types."""
         cursor = self._run(conn, params)
         try:
-            procs = self._converter(cursor)
-            return [self._convert(procs, row) for row in cursor.fetchall()]
+            return self._rows(cursor)
         finally:
             cursor.close()
 
