@@ -71,6 +71,7 @@ class Result:
     p99_ms: float
     errors: int
     server_cpu_s: float = 0.0
+    loop_cpu_s: float = 0.0  # the server processes' main threads (the event loops) alone
     db_cpu_s: float | None = None  # PostgreSQL's processes meanwhile (None: no database)
     batch: float | None = None  # Tutela's mean checks per batch meanwhile (/metrics)
 
@@ -83,6 +84,13 @@ class Result:
         """The server's CPU time per request (all its processes): unlike req/s, barely moved
         by what else the machine runs."""
         return self.server_cpu_s / self.requests * 1e6 if self.requests else 0.0
+
+    @property
+    def loop_cpu_us(self) -> float:
+        """The event loops' CPU time per request (each server process's main thread): what
+        HTTP, routing, validation and the answer cost, apart from the threads that run
+        handlers (a bare ``def`` endpoint's thread pool, Tutela's checking thread)."""
+        return self.loop_cpu_s / self.requests * 1e6 if self.requests else 0.0
 
     @property
     def db_cpu_us(self) -> float | None:
@@ -118,6 +126,22 @@ def server_cpu(pgid: int) -> float:
     """CPU seconds used so far by the processes of process group ``pgid`` (a server and
     its workers)."""
     return _cpu_of(lambda _pid, fields: int(fields[2]) == pgid)  # fields[2]: the group
+
+
+def loop_cpu(pgid: int) -> float:
+    """CPU seconds used so far by the main threads of process group ``pgid``'s processes:
+    each uvicorn worker's event loop (and a supervisor's main thread, which idles)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != pgid:
+                continue
+            main = (stat.parent / "task" / stat.parent.name / "stat").read_text()
+        except OSError:
+            continue
+        total += sum(map(int, main.rsplit(")", 1)[1].split()[11:13]))  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def database_cpu(data_dir: Path) -> float:
@@ -361,11 +385,11 @@ def measure(name: str, base: str, path: str, key: str | None, pgid: int,
             args: argparse.Namespace, tmp: Path, db_dir: Path | None = None) -> Result:
     run_load(base, path, key, args.warmup, args.connections, args.client_cpus, tmp)
     before = batch_totals(base) if key else None  # Tutela's endpoints (a key) only
-    cpu = server_cpu(pgid)
+    cpu, loops = server_cpu(pgid), loop_cpu(pgid)
     db = database_cpu(db_dir) if db_dir else 0.0
     r = run_load(base, path, key, args.duration, args.connections, args.client_cpus, tmp)
     result = Result(name, r["requests"], r["seconds"], r["p50_ms"], r["p99_ms"], r["errors"],
-                    server_cpu(pgid) - cpu,
+                    server_cpu(pgid) - cpu, loop_cpu(pgid) - loops,
                     database_cpu(db_dir) - db if db_dir else None)
     after = batch_totals(base) if before is not None else None
     if before is not None and after is not None and after[1] > before[1]:  # checks / batches
@@ -377,9 +401,11 @@ def measure(name: str, base: str, path: str, key: str | None, pgid: int,
 
 
 def _extra_columns(result: Result) -> str:
-    """The columns only some runs have: the database's CPU, Tutela's mean batch."""
+    """The event loops' share of the server's CPU, and the columns only some runs have:
+    the database's CPU, Tutela's mean batch."""
     db = result.db_cpu_us
-    columns = "" if db is None else f"database CPU {db:5.0f} us/req   "
+    columns = f"(event loops {result.loop_cpu_us:4.0f})   "
+    columns += "" if db is None else f"database CPU {db:5.0f} us/req   "
     if result.batch is not None:
         columns += f"batches of {result.batch:4.1f}   "
     return columns
@@ -472,6 +498,17 @@ def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
                   f"{ratio('stubbed', base_name)}")
     print(f"  ratio of /healthz (service layer only)     = "
           f"{ratio('tutela_healthz', 'bare_healthz')}")
+
+    def median_of(name: str, value: Callable[[Result], float]) -> float:
+        values = sorted(value(r) for r in runs[name])
+        return values[len(values) // 2]
+
+    # where Tutela's CPU per request goes: its event loops (HTTP, key, validation, answer)
+    # against the bare server's whole cost, and the rest (the checking thread's checks)
+    loops = median_of("tutela", lambda r: r.loop_cpu_us)
+    rest = median_of("tutela", lambda r: r.cpu_us - r.loop_cpu_us)
+    print(f"  tutela CPU per request: event loops {loops:.0f} us + other threads (the checks) "
+          f"{rest:.0f} us; bare def, whole server: {median_cpu_us(runs['bare_sync']):.0f} us")
     return out
 
 
