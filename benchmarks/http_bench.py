@@ -101,24 +101,34 @@ class Result:
         return self.db_cpu_s / self.requests * 1e6
 
 
-def median_cpu_us(results: list[Result]) -> float:
-    values = sorted(r.cpu_us for r in results)
+def median_of(results: list[Result], value: Callable[[Result], float]) -> float:
+    """The median of ``value`` over ``results`` (0 for none)."""
+    values = sorted(value(r) for r in results)
     return values[len(values) // 2] if values else 0.0
 
 
-def _cpu_of(chosen: Callable[[int, list[str]], bool]) -> float:
+def median_cpu_us(results: list[Result]) -> float:
+    return median_of(results, lambda r: r.cpu_us)
+
+
+def _cpu_of(chosen: Callable[[int, list[str]], bool], *, main_threads: bool = False) -> float:
     """CPU seconds (user + system) used so far by the processes ``chosen(pid, stat fields)``
     picks and by their children that have exited (counted in the parent once it reaped
     them: a PostgreSQL backend or autovacuum worker that ended between two readings must
-    not take its CPU time out of the difference), from /proc; 0 where /proc is missing."""
+    not take its CPU time out of the difference), from /proc; 0 where /proc is missing.
+    ``main_threads``: only each chosen process's main thread (``task/<pid>/stat``)."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            if not chosen(int(stat.parent.name), fields):
+                continue
+            if main_threads:
+                main = stat.parent / "task" / stat.parent.name / "stat"
+                fields = main.read_text().rsplit(")", 1)[1].split()[:13]  # no children's
         except OSError:
             continue
-        if chosen(int(stat.parent.name), fields):
-            total += sum(map(int, fields[11:15]))  # utime, stime, cutime, cstime (ticks)
+        total += sum(map(int, fields[11:15]))  # utime, stime, cutime, cstime (ticks)
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -131,17 +141,7 @@ def server_cpu(pgid: int) -> float:
 def loop_cpu(pgid: int) -> float:
     """CPU seconds used so far by the main threads of process group ``pgid``'s processes:
     each uvicorn worker's event loop (and a supervisor's main thread, which idles)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) != pgid:
-                continue
-            main = (stat.parent / "task" / stat.parent.name / "stat").read_text()
-        except OSError:
-            continue
-        total += sum(map(int, main.rsplit(")", 1)[1].split()[11:13]))  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+    return _cpu_of(lambda _pid, fields: int(fields[2]) == pgid, main_threads=True)
 
 
 def database_cpu(data_dir: Path) -> float:
@@ -498,15 +498,10 @@ def scenario(label: str, workers: int, args: argparse.Namespace, tmp: Path,
                   f"{ratio('stubbed', base_name)}")
     print(f"  ratio of /healthz (service layer only)     = "
           f"{ratio('tutela_healthz', 'bare_healthz')}")
-
-    def median_of(name: str, value: Callable[[Result], float]) -> float:
-        values = sorted(value(r) for r in runs[name])
-        return values[len(values) // 2]
-
     # where Tutela's CPU per request goes: its event loops (HTTP, key, validation, answer)
     # against the bare server's whole cost, and the rest (the checking thread's checks)
-    loops = median_of("tutela", lambda r: r.loop_cpu_us)
-    rest = median_of("tutela", lambda r: r.cpu_us - r.loop_cpu_us)
+    loops = median_of(runs["tutela"], lambda r: r.loop_cpu_us)
+    rest = median_of(runs["tutela"], lambda r: r.cpu_us - r.loop_cpu_us)
     print(f"  tutela CPU per request: event loops {loops:.0f} us + other threads (the checks) "
           f"{rest:.0f} us; bare def, whole server: {median_cpu_us(runs['bare_sync']):.0f} us")
     return out
