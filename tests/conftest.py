@@ -41,3 +41,20 @@ def store(db_url: str) -> Iterator[Store]:
     s.upgrade()
     yield s
     s.close()
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[list[str], bool]]]:
+    """Every PostgreSQL batch round trip from now on (store/pgwire.py): its statements' SQL,
+    in order, and whether the COMMIT goes with them."""
+    from tutela.store import pgwire
+
+    real = pgwire.round_trip
+    seen: list[tuple[list[str], bool]] = []
+
+    def recording(driver, statements, *, commit=False):  # type: ignore[no-untyped-def]
+        seen.append(([sql.decode() for sql, _ in statements], commit))
+        return real(driver, statements, commit=commit)
+
+    monkeypatch.setattr(pgwire, "round_trip", recording)
+    yield seen

@@ -5,7 +5,6 @@ short, non-graphic filter test strings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from tutela import Guard
 from tutela.accounts.cache import AccountRowCache
 from tutela.decision import AccountAction, Decision, Verdict
 from tutela.guard import PromptCheck
-from tutela.store import pgwire
 from tutela.store.database import Store
 from tutela.store.decisions import DecisionRow, decision_row
 from tutela.store.fastsql import Statements
@@ -34,20 +32,6 @@ def _guard(url: str, tmp_path: Path, name: str, **settings: object) -> Guard:
 
 def _batch(accounts: list[str], second: int = 0, text: str = "a cat on a windowsill"):
     return [PromptCheck(text, a, at=T0 + timedelta(seconds=second)) for a in accounts]
-
-
-@pytest.fixture
-def trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[list[str], bool]]]:
-    """Every PostgreSQL round trip of a batch: its statements' SQL and whether it commits."""
-    real = pgwire.round_trip
-    seen: list[tuple[list[str], bool]] = []
-
-    def recording(driver, statements, *, commit=False):  # type: ignore[no-untyped-def]
-        seen.append(([sql.decode() for sql, _ in statements], commit))
-        return real(driver, statements, commit=commit)
-
-    monkeypatch.setattr(pgwire, "round_trip", recording)
-    yield seen
 
 
 # --- the cache itself -------------------------------------------------------------------
@@ -96,7 +80,7 @@ def test_a_held_check_sees_its_rows_and_can_fail_the_batch(store: Store) -> None
 
 
 def test_a_check_still_held_at_the_end_is_answered_before_the_commit(
-    pg_url: str, trips: list[tuple[list[str], bool]]
+    pg_url: str, round_trips: list[tuple[list[str], bool]]
 ) -> None:
     """PostgreSQL: a checked read still held when the batch ends goes in a round trip of
     its own, and the COMMIT follows in another, so a failing check commits nothing."""
@@ -114,7 +98,7 @@ def test_a_check_still_held_at_the_end_is_answered_before_the_commit(
                 Decision(Verdict.ALLOW, {}, [], [], account="c"), prompt="x"), "id": "d3"}))
             _by_account(store).send(batch.connection, {"account": "c"}, check=refuse)
         assert calls == [1]  # it saw the held insert before it, in the same transaction
-        assert [commit for _, commit in trips] == [False]  # the COMMIT never went out
+        assert [commit for _, commit in round_trips] == [False]  # the COMMIT never went out
         with store.sessions() as s:
             assert s.scalar(select(func.count()).select_from(DecisionRow)) == 0
     finally:
@@ -123,7 +107,7 @@ def test_a_check_still_held_at_the_end_is_answered_before_the_commit(
 
 # --- batches of checks on remembered accounts (PostgreSQL) ------------------------------
 def test_a_batch_of_remembered_accounts_reads_none_before_deciding(
-    pg_url: str, tmp_path: Path, trips: list[tuple[list[str], bool]]
+    pg_url: str, tmp_path: Path, round_trips: list[tuple[list[str], bool]]
 ) -> None:
     """The second batch of the same accounts decides on the rows the first one read: no
     read of its own, one round trip fewer; their versions travel with the audit log's
@@ -135,15 +119,16 @@ def test_a_batch_of_remembered_accounts_reads_none_before_deciding(
     assert guard.check_prompt("naked child", "b", at=T0 - timedelta(days=60)).blocked
     first = guard.check_prompts(_batch(accounts, 1))
     assert all(isinstance(d, Decision) for d in first)
-    assert any(_FULL_READ in sql for sqls, _ in trips for sql in sqls)  # read once
-    trips.clear()
+    assert any(_FULL_READ in sql for sqls, _ in round_trips for sql in sqls)  # read once
+    round_trips.clear()
     second = guard.check_prompts(_batch(accounts, 2))
     assert [d.verdict for d in second] == [d.verdict for d in first]  # type: ignore[union-attr]
-    statements = [sql for sqls, _ in trips for sql in sqls]
+    statements = [sql for sqls, _ in round_trips for sql in sqls]
     assert not any(_FULL_READ in sql for sql in statements)
-    assert len(trips) == 2 and trips[-1][1]  # was 3: the accounts' read, the lock, the COMMIT
-    confirming = [sqls for sqls, commit in trips if any(_VERSIONS_READ in s for s in sqls)]
-    assert len(confirming) == 1 and not trips[0][1] and _VERSIONS_READ in trips[0][0][0]
+    # was 3: the accounts' read, the lock, the COMMIT
+    assert len(round_trips) == 2 and round_trips[-1][1]
+    confirming = [sqls for sqls, commit in round_trips if any(_VERSIONS_READ in s for s in sqls)]
+    assert len(confirming) == 1 and not round_trips[0][1] and _VERSIONS_READ in round_trips[0][0][0]
 
 
 def test_a_change_on_another_worker_is_seen_by_the_next_batch(
@@ -184,11 +169,11 @@ def test_a_lifted_suspension_is_seen_too(pg_url: str, tmp_path: Path) -> None:
 
 
 def test_without_the_cache_every_batch_reads_its_accounts(
-    pg_url: str, tmp_path: Path, trips: list[tuple[list[str], bool]]
+    pg_url: str, tmp_path: Path, round_trips: list[tuple[list[str], bool]]
 ) -> None:
     guard = _guard(pg_url, tmp_path, "w", account_cache_size=0)
     guard.check_prompts(_batch(["a", "b"], 1))
-    trips.clear()
+    round_trips.clear()
     guard.check_prompts(_batch(["a", "b"], 2))
-    assert len(trips) == 3 and _FULL_READ in trips[0][0][0]
-    assert not any(_VERSIONS_READ in sql for sqls, _ in trips for sql in sqls)
+    assert len(round_trips) == 3 and _FULL_READ in round_trips[0][0][0]
+    assert not any(_VERSIONS_READ in sql for sqls, _ in round_trips for sql in sqls)

@@ -371,25 +371,17 @@ def test_a_held_write_that_fails_fails_its_batch(store: Store) -> None:
 
 
 def test_no_round_trip_is_spent_on_a_write_nobody_reads(
-    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, tmp_path: Path, round_trips: list[tuple[list[str], bool]]
 ) -> None:
     """PostgreSQL: in a batch whose accounts are blocked and climb the ladder (attempts and
     actions written, state updated), the inserts nobody reads an answer from (decision,
     attempt, action, audit leaf) never end a round trip of their own: they travel with the
     next statement whose answer is read (a SELECT, the state's write for its row count)
     or with the COMMIT. Each attempt and action insert used to take a round trip alone."""
-    from tutela.store import pgwire
-
     guard = _guard(pg_url, tmp_path)
-    real = pgwire.round_trip
-    trips: list[tuple[str, bool]] = []  # (the last statement's SQL, whether COMMIT follows)
-
-    def recording(driver, statements, *, commit=False):  # type: ignore[no-untyped-def]
-        trips.append((statements[-1][0].decode() if statements else "", commit))
-        return real(driver, statements, commit=commit)
-
-    monkeypatch.setattr(pgwire, "round_trip", recording)
     results = guard.check_prompts(_checks())
+    # (the last statement's SQL, whether COMMIT follows) of each round trip
+    trips = [(sqls[-1] if sqls else "", commit) for sqls, commit in round_trips]
     assert all(isinstance(r, Decision) for r in results), results
     assert guard.accounts.describe("repeat", T0)["action"] != "none"  # actions were logged
     assert trips and trips[-1][1]  # the last one carries the COMMIT

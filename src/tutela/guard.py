@@ -229,32 +229,34 @@ class Guard:
                 todo.append(i)
             except PromptError as exc:
                 results[i] = exc
-        for again in (True, False):  # a stale batch runs once more, then each check alone
-            if not todo:
-                break
-            try:
-                with self.store.batch():
-                    self.accounts.prefetch(checks[i].account for i in todo)
-                    batched = [self._check(checks[i]) for i in todo]
-            except StoreUnavailable as exc:  # the database is gone: every check fails alike
-                batched = [exc] * len(todo)
-            except StaleAccountState:
-                if again:
-                    continue  # rolled back; the stale rows are read afresh
-                batched = None
-            except Exception:
-                batched = None  # rolled back: each alone below
-            if batched is None:
-                break
+        batched = self._batched([checks[i] for i in todo]) if todo else None
+        if batched is not None:
             for i, r in zip(todo, batched, strict=True):
                 results[i] = r
             todo = []
-        for i in todo:
+        for i in todo:  # the batch rolled back: each check alone
             try:
                 results[i] = self._check(checks[i])
             except Exception as exc:
                 results[i] = exc
         return cast(list[Decision | Exception], results)  # every slot was filled above
+
+    def _batched(self, checks: list[PromptCheck]) -> list[Decision | Exception] | None:
+        """``checks`` in one :meth:`Store.batch`: their results, or None when the batch
+        rolled back and each must run alone. A stale batch runs once more first, its rows
+        read afresh."""
+        for _ in range(2):
+            try:
+                with self.store.batch():
+                    self.accounts.prefetch(c.account for c in checks)
+                    return [self._check(c) for c in checks]
+            except StoreUnavailable as exc:  # the database is gone: every check fails alike
+                return [exc] * len(checks)
+            except StaleAccountState:
+                continue  # rolled back; the stale rows are read afresh
+            except Exception:
+                return None
+        return None  # stale twice
 
     def _check(self, c: PromptCheck) -> Decision:
         return self.check_prompt(c.text, c.account, locale=c.locale, at=c.at)

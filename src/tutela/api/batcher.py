@@ -15,9 +15,9 @@ on SQLite and 4 ms on PostgreSQL, ``Settings.effective_check_linger_ms``):
 when the previous batch held more than one check and fewer than :data:`LINGER_BELOW` are
 queued, the thread sleeps that long (the event loop parses the requests arriving meanwhile)
 before taking the queue. A batch's fixed cost (its begin and commit; on PostgreSQL two or
-three round trips, ~1,100 µs of CPU in-process against ~300 µs per check) is then shared by more
-checks: two workers on PostgreSQL saw batches of 2-6 without it. A lone request at light
-load finds the previous batch alone too and never waits.
+three round trips: ~380 µs of CPU in-process against ~180 µs per check, docs/service.md) is
+then shared by more checks: two workers on PostgreSQL saw batches of 2-6 without it. A lone
+request at light load finds the previous batch alone too and never waits.
 
 One thread per worker by default (setting ``check_threads``). On PostgreSQL a check waits
 for the database's round trips, but the worker's event loop and the other workers use the

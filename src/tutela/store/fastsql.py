@@ -211,10 +211,6 @@ class Prepared:
         else:
             self._run(conn, params).close()
 
-    def _checked(self, results: pgwire.Results, index: int, check: Check) -> None:
-        """Hand the ``index``-th answer of a round trip, converted, to ``check``."""
-        check(self._rows(_Answer(results, index)))
-
     def _rows(self, cursor: Any) -> list[tuple[Any, ...]]:
         """Every row of ``cursor`` (a driver cursor or an :class:`_Answer`), converted by
         the columns' types."""
@@ -362,7 +358,7 @@ def _round_trip(
         _raise_wrapped(conn, driver, exc, sql, None)
     for index, (p, _, check) in enumerate(queued):
         if check is not None:
-            p._checked(results, index, check)
+            check(p._rows(_Answer(results, index)))
     return results
 
 
