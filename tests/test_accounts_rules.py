@@ -95,45 +95,74 @@ def test_lsh_index_finds_what_the_linear_oracle_finds() -> None:
             assert lsh.has_near(q, owner, 0.95) == linear.has_near(q, owner, 0.95)
 
 
-def test_fingerprint_is_datasketchs_minhash_bit_for_bit() -> None:
-    """The fingerprint computes datasketch's affine32 MinHash itself (fewer NumPy calls):
-    each one must equal, bit for bit, a datasketch MinHash built afresh for that prompt alone
-    (stored fingerprints are compared with new ones), in any order and in any thread, on
-    short, long, empty and non-ASCII texts."""
-    import threading
+def _datasketch_minhash(text: str) -> np.ndarray:
+    """The oracle: a datasketch MinHash built afresh for ``text`` alone."""
     import zlib
 
     from datasketch import MinHash
 
     from tutela.accounts.fingerprint import NUM_PERM, shingles
 
+    mh = MinHash(num_perm=NUM_PERM, seed=20240611, hashfunc=zlib.crc32, scheme="affine32")
+    mh.update_batch(list(shingles(" ".join(text.split()))))
+    return mh.hashvalues
+
+
+def _oracle_texts() -> list[str]:
     rng = random.Random(5)
     alphabet = "abcdefghijklmnopqrstuvwxyz      0123456789,.-éßж漢"
     texts = ["a watercolour of a lighthouse at dawn", "x", "", "abcd", "abcde",
              "naked child on a beach",
              "portrait of an old fisherman, oil painting " * 5]  # fmt: skip
-    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200))) for _ in range(300)]
+    return texts + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+                    for _ in range(300)]  # fmt: skip
 
-    def fresh(text: str) -> np.ndarray:
-        mh = MinHash(num_perm=NUM_PERM, seed=20240611, hashfunc=zlib.crc32, scheme="affine32")
-        mh.update_batch(list(shingles(" ".join(text.split()))))
-        return mh.hashvalues
 
+def test_fingerprint_is_datasketchs_minhash_bit_for_bit() -> None:
+    """The fingerprint computes datasketch's affine32 MinHash itself (fewer NumPy calls):
+    each one must equal, bit for bit, a datasketch MinHash built afresh for that prompt alone
+    (stored fingerprints are compared with new ones), in any order and in any thread, on
+    short, long, empty and non-ASCII texts."""
+    import threading
+
+    texts = _oracle_texts()
     for text in texts + texts[::-1]:
         fp = fingerprint(text)
-        want = fresh(text)
+        want = _datasketch_minhash(text)
         assert fp.hashvalues.dtype == np.uint32
         assert np.array_equal(fp.hashvalues, want)
         assert fp.to_bytes() == want.astype("<u4").tobytes()
     seen: list[bool] = []
     worker = threading.Thread(
         target=lambda: seen.extend(
-            np.array_equal(fingerprint(t).hashvalues, fresh(t)) for t in texts[:20]
+            np.array_equal(fingerprint(t).hashvalues, _datasketch_minhash(t)) for t in texts[:20]
         )
     )
     worker.start()
     worker.join()
     assert seen == [True] * 20
+
+
+def test_fingerprint_remembered_shingle_hashes_are_bounded_and_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shingles' input hashes are remembered (a prompt's shingles are nearly all seen
+    before); the memory starts afresh past its bound, and a fingerprint is the oracle's
+    whether its shingles were all new, all remembered, or some of each."""
+    from tutela.accounts import fingerprint as fp_module
+
+    monkeypatch.setattr(fp_module, "_MIXED", {})
+    monkeypatch.setattr(fp_module, "_MIXED_MAX", 64)
+    texts = _oracle_texts()
+    biggest = 0
+    for text in texts + texts[:50]:  # new, then partly remembered, then remembered
+        assert np.array_equal(fingerprint(text).hashvalues, _datasketch_minhash(text))
+        biggest = max(biggest, len(fp_module._MIXED))
+    # never more than the bound plus the shingles of the one prompt that crossed it
+    assert 64 < biggest <= 64 + max(len(fp_module.shingles(t)) for t in texts)
+    long_text = "portrait of an old fisherman, oil painting " * 5
+    fingerprint(long_text)
+    assert set(fp_module.shingles(long_text)) <= fp_module._MIXED.keys()
 
 
 def test_lsh_scores_few_and_many_candidates_alike() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
@@ -41,34 +40,53 @@ def _permutations() -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32)
 
 
-# MurmurHash3's 32-bit finalizer, which datasketch's "affine32" scheme applies to each input
-# hash before permuting it (datasketch.minhash._fmix with _FMIX_CONSTANTS[32]).
-_FMIX_M1 = np.uint32(0x85EBCA6B)
-_FMIX_M2 = np.uint32(0xC2B2AE35)
-_S16 = np.uint32(16)
-_S13 = np.uint32(13)
+_MIXED: dict[bytes, int] = {}
+"""Each shingle seen so far with its input hash to the permutations: MurmurHash3's 32-bit
+finalizer (``fmix32``, which datasketch's "affine32" scheme applies to each input hash) of
+its CRC-32. Natural text reuses a small set of 4-byte shingles, so nearly every shingle of
+a prompt is found here and its hash costs one dict lookup (see :func:`_minhash`)."""
+_MIXED_MAX = 1 << 17
+"""Shingles remembered at most (~20 MB); past it the memory starts afresh."""
 
 
-def _minhash(hashes: Iterable[int], count: int) -> np.ndarray:
-    """The MinHash signature of ``count`` 32-bit input hashes, bit for bit what datasketch's
+def _fmix32(shingle: bytes) -> int:
+    """datasketch's input hash of ``shingle``: ``fmix32(crc32(shingle))`` (MurmurHash3's
+    finalizer, datasketch.minhash._fmix with _FMIX_CONSTANTS[32]), in 32-bit arithmetic."""
+    h = zlib.crc32(shingle)
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+def _minhash(shingle_set: set[bytes]) -> np.ndarray:
+    """The MinHash signature of ``shingle_set``, bit for bit what datasketch's
     ``MinHash(num_perm=64, seed=_SEED, hashfunc=zlib.crc32, scheme="affine32")`` holds after
-    ``update_batch`` of the same values (the test suite checks it against datasketch itself,
-    and the stored fingerprints are compared with these).
+    ``update_batch`` of the same shingles (the test suite checks it against datasketch
+    itself, and the stored fingerprints are compared with these).
 
     Why not ``MinHash.update_batch``: a prompt has a few dozen shingles, and on arrays that
     small NumPy's fixed cost per call is most of the work. ``update_batch`` makes about twice
     as many calls as the arithmetic needs (a fresh all-ones array per prompt, ``np.minimum``
-    with it, conversions, a copy), so it cost ~27 us per prompt against ~17 us here: the same
-    arithmetic in uint32, which wraps modulo 2**32 as datasketch's does, in place.
+    with it, conversions, a copy), so it cost ~27 us per prompt. Here the input hashes come
+    from :data:`_MIXED` instead of a CRC per shingle and the finalizer's eight NumPy
+    operations (2% of a whole prompt check's instructions, docs/service.md), and three NumPy
+    calls permute them and take the minima, in uint32, which wraps modulo 2**32 as
+    datasketch's does.
     """
     a, b = _permutations()
-    hv = np.fromiter(hashes, dtype=np.uint32, count=count)
-    hv ^= hv >> _S16
-    hv *= _FMIX_M1
-    hv ^= hv >> _S13
-    hv *= _FMIX_M2
-    hv ^= hv >> _S16
-    permuted = np.multiply.outer(hv, a)
+    hashes = list(map(_MIXED.get, shingle_set))
+    if None in hashes:  # shingles not seen before: hash them and remember them
+        if len(_MIXED) > _MIXED_MAX:
+            _MIXED.clear()
+        hashes = []
+        for shingle in shingle_set:
+            h = _MIXED.get(shingle)
+            if h is None:
+                h = _MIXED[shingle] = _fmix32(shingle)
+            hashes.append(h)
+    permuted = np.multiply.outer(np.array(hashes, dtype=np.uint32), a)
     permuted += b
     return np.minimum.reduce(permuted, axis=0)  # ndarray.min without its Python wrapper
 
@@ -104,7 +122,7 @@ def fingerprint(normalised: str) -> Fingerprint:
     text = " ".join(normalised.split())
     sh = shingles(text)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Fingerprint(_minhash(map(zlib.crc32, sh), len(sh)), len(sh), digest)
+    return Fingerprint(_minhash(sh), len(sh), digest)
 
 
 def similarity(a: Fingerprint, b: Fingerprint, min_containment_shingles: int = 12) -> float:
