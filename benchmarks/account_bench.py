@@ -101,8 +101,7 @@ def _fill_indexes(guard: Guard, n: int, rng: random.Random, at: datetime) -> Non
         repo.add_blocked_prompt("output", None, "sexual_minors", fingerprint(_entry(rng)), at)
         repo.add_blocked_prompt("prompt", f"x{i}", "sexual_minors", fingerprint(_entry(rng)), at)
     guard.accounts.refresh_seconds = 0.0
-    guard.accounts.screen(guard.accounts.before(None, Feature.TEXT_TO_IMAGE, at),
-                          guard.reader.read("warm up"))  # fmt: skip
+    guard.accounts.screen(None, guard.reader.read("warm up"))
     guard.accounts.refresh_seconds = 2.0
 
 
@@ -119,7 +118,7 @@ def _run(guard: Guard, texts: list[str], accounts: list[str], start: datetime) -
         t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
         reading = reader.read(text)
         c2, t2 = time.thread_time_ns(), time.perf_counter_ns()
-        screened = m.screen(gate, reading)
+        screened = m.screen(account, reading)
         t3, c3 = time.perf_counter_ns(), time.thread_time_ns()
         judgement = gate.policy.judge_prompt(screened.signals)
         c4, t4 = time.thread_time_ns(), time.perf_counter_ns()

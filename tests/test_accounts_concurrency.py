@@ -74,7 +74,7 @@ def test_a_state_write_over_a_changed_account_is_refused(db_url: str, tmp_path: 
     g.check_prompt(BLOCKED[0], account="s", at=T0)
     # a check reads the account ...
     gate = m.before("s", Feature.TEXT_TO_IMAGE, T0 + timedelta(minutes=1))
-    screened = m.screen(gate, g.reader.read(BLOCKED[1]))
+    screened = m.screen(gate.account, g.reader.read(BLOCKED[1]))
     outcome = m.finish(gate, screened, gate.policy.judge_prompt(screened.signals))
     assert outcome.write is not None
     # ... another check of the same account commits first ...

@@ -143,6 +143,24 @@ def test_fingerprint_is_datasketchs_minhash_bit_for_bit() -> None:
     assert seen == [True] * 20
 
 
+def test_fingerprints_of_a_batch_are_each_prompts_own() -> None:
+    """A batch's fingerprints, computed together, are each prompt's own: the oracle's
+    signature, the same size and digest as alone, for batches of one, two and many, with
+    one-shingle texts among them."""
+    from tutela.accounts.fingerprint import fingerprints
+
+    texts = _oracle_texts()[:60]
+    assert fingerprints([]) == []
+    for batch in ([texts[1]], texts[:2], texts[1:5], texts):
+        together = fingerprints(batch)
+        assert len(together) == len(batch)
+        for text, fp in zip(batch, together, strict=True):
+            alone = fingerprint(text)
+            assert np.array_equal(fp.hashvalues, _datasketch_minhash(text))
+            assert (fp.size, fp.digest, fp.to_bytes()) == (alone.size, alone.digest,
+                                                          alone.to_bytes())
+
+
 def test_fingerprint_remembered_shingle_hashes_are_bounded_and_exact(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from tutela import Guard
 from tutela.accounts.repository import StaleAccountState
 from tutela.api.app import create_app
-from tutela.decision import Decision, Verdict
+from tutela.decision import AccountAction, Decision, Verdict
 from tutela.errors import PromptError
 from tutela.guard import PromptCheck
 from tutela.store.database import Store
@@ -328,6 +328,34 @@ def test_a_batch_of_one_account_stays_in_its_batch(db_url: str, tmp_path: Path) 
     assert guard.accounts.describe("x", T0 + timedelta(minutes=1))["strikes"] == {
         "sexual_minors": 2
     }
+
+
+def test_a_batch_reads_ahead_only_what_its_checks_would_read(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch gates its accounts, reads its prompts and fingerprints them stage by stage
+    before the checks settle (Guard._ahead). It reads no prompt of a suspended account (no
+    detector runs), reads the prompt of an account an earlier check of the batch suspends
+    (as alone, the check then settles on the suspension without it), and decides exactly
+    as the checks one by one."""
+    guard = _guard(db_url, tmp_path)
+    alone = Guard.open(data_dir=tmp_path / "alone")
+    for g in (guard, alone):
+        g.accounts.set_action("banned", AccountAction.SUSPEND, "abuse", "admin", T0)
+    read: list[str] = []
+    real_read = guard.reader.read
+    monkeypatch.setattr(guard.reader, "read", lambda text: read.append(text) or real_read(text))
+    texts = ["a cat in a hat", "naked child", "naked child", "a dog on a log", "a red kite"]
+    accounts = ["banned", "x", "x", "x", "y"]
+    checks = [PromptCheck(t, a, at=T0 + timedelta(seconds=i))
+              for i, (t, a) in enumerate(zip(texts, accounts, strict=True))]  # fmt: skip
+    results = guard.check_prompts(checks)
+    expected = [alone.check_prompt(c.text, c.account, at=c.at) for c in checks]
+    assert [_shape(r) for r in results] == [_shape(e) for e in expected]  # type: ignore[arg-type]
+    assert results[0].verdict is Verdict.BLOCK  # type: ignore[union-attr]
+    assert "a cat in a hat" not in read  # the suspended account's prompt was never read
+    assert sorted(read) == sorted(texts[1:])  # every other prompt once, none twice
+    assert all(r.signals == e.signals for r, e in zip(results, expected, strict=True))  # type: ignore[union-attr]
 
 
 def test_held_writes_are_seen_by_every_later_statement(store: Store) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from tutela.accounts.monitor import STALE_RETRIES, AccountMonitor, AccountWrite, Gate
+from tutela.accounts.monitor import STALE_RETRIES, AccountMonitor, AccountWrite, Gate, Screened
 from tutela.accounts.repository import AccountRepository, StaleAccountState
 from tutela.accounts.tiers import Feature
 from tutela.config import Settings
@@ -33,6 +33,16 @@ from tutela.text.reader import PromptReader, PromptReading
 
 if TYPE_CHECKING:  # provenance loads the C2PA library: imported when first used
     from tutela.provenance.service import Provenance, TraceResult
+
+@dataclass(slots=True)
+class _Ahead:
+    """What a batch of checks worked out for one of them before its turn
+    (:meth:`Guard._ahead`); a lone check has nothing ahead. ``screened`` is ``reading``'s."""
+
+    gate: Gate | None = None
+    reading: PromptReading | None = None
+    screened: Screened | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class PromptCheck:
@@ -174,19 +184,26 @@ class Guard:
         """
         at = at or datetime.now(UTC)
         self.reader.validate(text)
-        readings: list[PromptReading] = []  # read once, however often it is settled
+        return self._prompt(text, account, locale, at, _Ahead())
+
+    def _prompt(
+        self, text: str, account: str | None, locale: str | None, at: datetime, ahead: _Ahead
+    ) -> Decision:
+        """The prompt check's flow, on a validated ``text``; ``ahead`` holds what a batch
+        worked out for it before its turn (:meth:`_ahead`), the rest is worked out here."""
 
         def read() -> PromptReading:
-            if not readings:  # a closure, not functools.cache: that costs ~10 µs per check
-                readings.append(self.reader.read(text))
-            return readings[0]
+            if ahead.reading is None:  # read once, however often it is settled
+                ahead.reading = self.reader.read(text)
+            return ahead.reading
 
         def gate() -> Gate:
             return self.accounts.before(account, Feature.TEXT_TO_IMAGE, at)
 
         def settle(g: Gate) -> tuple[Decision, AccountWrite | None]:
             reading = None if g.halted else read()  # suspended: no detector runs
-            screened = self.accounts.screen(g, reading)
+            screened = (ahead.screened if reading is not None and ahead.screened is not None
+                        else self.accounts.screen(account, reading))  # fmt: skip
             outcome = self.accounts.finish(g, screened, g.policy.judge_prompt(screened.signals))
             decision = Decision(
                 verdict=outcome.verdict,
@@ -202,7 +219,47 @@ class Guard:
             )
             return decision, outcome.write
 
-        return self._decide(gate(), gate, settle, prompt=text)
+        return self._decide(ahead.gate or gate(), gate, settle, prompt=text)
+
+    def _ahead(self, checks: Sequence[PromptCheck]) -> list[tuple[datetime, _Ahead]]:
+        """Each check's time and what a batch can work out for it before its turn, stage by
+        stage over the whole batch: every account's gate, then every prompt's reading, then
+        their screening (fingerprints, computed together, and the indexes' look-ups:
+        :meth:`AccountMonitor.screen_all`).
+
+        Why: the checks of a batch then run each stage's code back to back, where it stays
+        warm in the core's caches (a worker shares its core with the event loop, the other
+        worker and the database: two workers on PostgreSQL spent 8-15% less CPU per request
+        this way, docs/service.md), and the fingerprints' NumPy work is paid once a batch.
+        Only work without side effects moves: an account that an earlier check of the
+        batch may change is gated at its own turn, as alone; a prompt is read ahead unless
+        its account was halted (suspended: no detector runs), and read at its turn if its
+        account turns out not to be.
+        """
+        halted: dict[str, bool] = {}  # account: halted at its gate ahead
+        ahead: list[tuple[datetime, _Ahead]] = []
+        unread: list[bool] = []  # per check: not to be read ahead (its account halted)
+        for c in checks:
+            at = c.at or datetime.now(UTC)
+            if c.account is not None and c.account in halted:
+                ahead.append((at, _Ahead()))  # an earlier check may change it: gated later
+                unread.append(halted[c.account])
+                continue
+            gate = self.accounts.before(c.account, Feature.TEXT_TO_IMAGE, at)
+            if c.account is not None:
+                halted[c.account] = gate.halted
+            ahead.append((at, _Ahead(gate)))
+            unread.append(gate.halted)
+        sent: list[tuple[str | None, PromptReading]] = []
+        read: list[_Ahead] = []
+        for c, (_, a), skip in zip(checks, ahead, unread, strict=True):
+            if not skip:
+                a.reading = self.reader.read(c.text)
+                sent.append((c.account, a.reading))
+                read.append(a)
+        for a, screened in zip(read, self.accounts.screen_all(sent), strict=True):
+            a.screened = screened
+        return ahead
 
     def check_prompts(self, checks: Sequence[PromptCheck]) -> list[Decision | Exception]:
         """Check several prompts in one transaction; one result per check, in order.
@@ -249,7 +306,8 @@ class Guard:
             try:
                 with self.store.batch():
                     self.accounts.prefetch(c.account for c in checks)
-                    return [self._check(c) for c in checks]
+                    return [self._prompt(c.text, c.account, c.locale, at, ahead)
+                            for c, (at, ahead) in zip(checks, self._ahead(checks), strict=True)]
             except StoreUnavailable as exc:  # the database is gone: every check fails alike
                 return [exc] * len(checks)
             except StaleAccountState:

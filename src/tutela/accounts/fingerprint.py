@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain
+from itertools import accumulate, chain
 from typing import Protocol
 
 import numpy as np
@@ -60,11 +61,12 @@ def _fmix32(shingle: bytes) -> int:
     return h ^ (h >> 16)
 
 
-def _minhash(shingle_set: set[bytes]) -> np.ndarray:
-    """The MinHash signature of ``shingle_set``, bit for bit what datasketch's
-    ``MinHash(num_perm=64, seed=_SEED, hashfunc=zlib.crc32, scheme="affine32")`` holds after
-    ``update_batch`` of the same shingles (the test suite checks it against datasketch
-    itself, and the stored fingerprints are compared with these).
+def _minhashes(shingle_sets: Sequence[set[bytes]]) -> np.ndarray:
+    """The MinHash signature of each of ``shingle_sets`` (one row each), bit for bit what
+    datasketch's ``MinHash(num_perm=64, seed=_SEED, hashfunc=zlib.crc32, scheme="affine32")``
+    holds after ``update_batch`` of the same shingles (the test suite checks it against
+    datasketch itself, and the stored fingerprints are compared with these). Every set must
+    hold at least one shingle (:func:`shingles` never returns an empty one).
 
     Why not ``MinHash.update_batch``: a prompt has a few dozen shingles, and on arrays that
     small NumPy's fixed cost per call is most of the work. ``update_batch`` makes about twice
@@ -73,22 +75,26 @@ def _minhash(shingle_set: set[bytes]) -> np.ndarray:
     from :data:`_MIXED` instead of a CRC per shingle and the finalizer's eight NumPy
     operations (2% of a whole prompt check's instructions, docs/service.md), and three NumPy
     calls permute them and take the minima, in uint32, which wraps modulo 2**32 as
-    datasketch's does.
+    datasketch's does: three for all the sets at once (a batch of checks,
+    :func:`fingerprints`), each set's minima taken over its own rows.
     """
     a, b = _permutations()
-    hashes = list(map(_MIXED.get, shingle_set))
+    hashes = list(map(_MIXED.get, chain.from_iterable(shingle_sets)))
     if None in hashes:  # shingles not seen before: hash them and remember them
         if len(_MIXED) > _MIXED_MAX:
             _MIXED.clear()
         hashes = []
-        for shingle in shingle_set:
+        for shingle in chain.from_iterable(shingle_sets):
             h = _MIXED.get(shingle)
             if h is None:
                 h = _MIXED[shingle] = _fmix32(shingle)
             hashes.append(h)
     permuted = np.multiply.outer(np.array(hashes, dtype=np.uint32), a)
     permuted += b
-    return np.minimum.reduce(permuted, axis=0)  # ndarray.min without its Python wrapper
+    if len(shingle_sets) == 1:
+        return np.minimum.reduce(permuted, axis=0)[np.newaxis]
+    starts = list(accumulate(map(len, shingle_sets[:-1]), initial=0))
+    return np.minimum.reduceat(permuted, starts, axis=0)
 
 
 def shingles(text: str, k: int = SHINGLE) -> set[bytes]:
@@ -119,10 +125,21 @@ class Fingerprint:
 
 def fingerprint(normalised: str) -> Fingerprint:
     """Fingerprint an already normalised prompt (``PromptReading.normalised``)."""
-    text = " ".join(normalised.split())
-    sh = shingles(text)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Fingerprint(_minhash(sh), len(sh), digest)
+    return fingerprints([normalised])[0]
+
+
+def fingerprints(normalised: Sequence[str]) -> list[Fingerprint]:
+    """:func:`fingerprint` of each prompt, their MinHash signatures computed together (a
+    batch of checks pays NumPy's fixed cost per call once, not once per prompt)."""
+    if not normalised:
+        return []
+    texts = [" ".join(n.split()) for n in normalised]
+    sets = [shingles(t) for t in texts]
+    rows = _minhashes(sets)
+    return [
+        Fingerprint(row, len(sh), hashlib.sha256(t.encode("utf-8")).hexdigest())
+        for row, sh, t in zip(rows, sets, texts, strict=True)
+    ]
 
 
 def similarity(a: Fingerprint, b: Fingerprint, min_containment_shingles: int = 12) -> float:

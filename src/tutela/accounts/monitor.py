@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from tutela.accounts.fingerprint import Fingerprint, Hit, LshIndex, fingerprint
+from tutela.accounts.fingerprint import Fingerprint, Hit, LshIndex, fingerprint, fingerprints
 from tutela.accounts.ladder import (
     Escalation,
     Events,
@@ -228,17 +228,30 @@ class AccountMonitor:
         return out
 
     # --- the content ---------------------------------------------------------------------
-    def screen(self, gate: Gate, reading: PromptReading | None) -> Screened:
-        """Fingerprint the prompt; look it up in the prompt bank and the reuse index."""
+    def screen(self, account: str | None, reading: PromptReading | None) -> Screened:
+        """Fingerprint the prompt ``account`` sent; look it up in the prompt bank and the
+        reuse index (entries of ``account`` itself are not reuse)."""
         if reading is None:
             return Screened(None)
-        fp = fingerprint(reading.normalised)
+        return self._screen(account, reading, fingerprint(reading.normalised))
+
+    def screen_all(self, sent: Sequence[tuple[str | None, PromptReading]]) -> list[Screened]:
+        """:meth:`screen` of each ``(account, reading)`` of a batch of checks, their
+        fingerprints computed together (one set of NumPy calls for the batch). The indexes
+        change only when a batch has committed (``AccountWrite.committed``) or on the
+        periodic refresh, so screening a batch's prompts ahead of its checks finds what
+        screening each at its turn would."""
+        fps = fingerprints([reading.normalised for _, reading in sent])
+        return [self._screen(account, reading, fp)
+                for (account, reading), fp in zip(sent, fps, strict=True)]  # fmt: skip
+
+    def _screen(self, account: str | None, reading: PromptReading, fp: Fingerprint) -> Screened:
         signals = list(reading.signals)
         self._refresh()
         with self._lock:
             bank = self._bank.near(fp, self.rules.prompt_bank.similarity)
             nearby = self._reuse.near(fp, self.rules.reuse.similarity)
-        reuse = [h for h in nearby if gate.account is None or h.owner != gate.account]
+        reuse = [h for h in nearby if account is None or h.owner != account]
         bank_hit = bank[0] if bank else None
         reuse_hit = reuse[0] if reuse else None
         if bank_hit is not None:
