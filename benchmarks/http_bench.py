@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -357,9 +357,10 @@ def serve_stubbed(data_dir: Path, port: int) -> None:
 
     Serves Tutela's real app (``create_app``, with its middleware, key check, rate limiter,
     body validation, decision rendering, metrics and access log, on uvicorn with the options
-    of ``tutela serve``) around a real Guard whose ``check_prompt`` is replaced, on this
-    instance only, by a function returning one of a few decisions built beforehand by the
-    real check. What it measures is everything a request pays besides the check itself.
+    of ``tutela serve``) around a real Guard whose ``check_prompt`` and ``check_prompts``
+    (the batch the service's checking thread runs) are replaced, on this instance only, by
+    functions returning one of a few decisions built beforehand by the real check. What it
+    measures is everything a request pays besides the check itself (its transaction too).
     """
     import uvicorn
 
@@ -376,7 +377,11 @@ def serve_stubbed(data_dir: Path, port: int) -> None:
                              locale: str | None = None, **_: object) -> Decision:
         return fixed.get(text, fallback)
 
+    def stubbed_check_prompts(checks: Sequence[PromptCheck]) -> list[Decision | Exception]:
+        return [fixed.get(c.text, fallback) for c in checks]
+
     guard.check_prompt = stubbed_check_prompt  # type: ignore[method-assign]
+    guard.check_prompts = stubbed_check_prompts  # type: ignore[method-assign]
     app = create_app(guard, warm_models=True)  # as ``tutela serve`` builds it
     uvicorn.run(app, **uvicorn_options(guard.settings))
 
