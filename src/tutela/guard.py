@@ -229,7 +229,7 @@ class Guard:
 
         Why: the checks of a batch then run each stage's code back to back, where it stays
         warm in the core's caches (a worker shares its core with the event loop, the other
-        worker and the database: two workers on PostgreSQL spent 8-15% less CPU per request
+        worker and the database: two workers on PostgreSQL spent ~8% less CPU per request
         this way, docs/service.md), and the fingerprints' NumPy work is paid once a batch.
         Only work without side effects moves: an account that an earlier check of the
         batch may change is gated at its own turn, as alone; a prompt is read ahead unless
@@ -266,10 +266,12 @@ class Guard:
 
         Each result is the :class:`Decision`, stored, or the exception that check raised (a
         :class:`tutela.errors.PromptError` for bad input, :class:`StoreUnavailable` when the
-        database cannot be used). The checks run one after the other exactly as
-        :meth:`check_prompt` would run them, each seeing the account state the earlier ones
-        left, but they share one transaction and one commit (:meth:`Store.batch`), which on
-        a busy service costs less than the check itself. A lone check is a batch of one: its
+        database cannot be used). The checks settle one after the other exactly as
+        :meth:`check_prompt` would settle them, each seeing the account state the earlier
+        ones left (what needs nothing an earlier check writes is worked out ahead for the
+        whole batch, stage by stage: :meth:`_ahead`), but they share one transaction and one
+        commit (:meth:`Store.batch`), which on a busy service costs less than the check
+        itself. A lone check is a batch of one: its
         reads and writes share one transaction (on PostgreSQL 2 or 3 round trips, not ~10).
         Nothing is returned before the commit. If a check of the same account on another
         worker made an account the batch read stale (:class:`StaleAccountState`, also what
