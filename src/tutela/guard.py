@@ -34,6 +34,7 @@ from tutela.text.reader import PromptReader, PromptReading
 if TYPE_CHECKING:  # provenance loads the C2PA library: imported when first used
     from tutela.provenance.service import Provenance, TraceResult
 
+
 @dataclass(slots=True)
 class _Ahead:
     """What a batch of checks worked out for one of them before its turn

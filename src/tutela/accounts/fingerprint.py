@@ -73,10 +73,10 @@ def _minhashes(shingle_sets: Sequence[set[bytes]]) -> np.ndarray:
     as many calls as the arithmetic needs (a fresh all-ones array per prompt, ``np.minimum``
     with it, conversions, a copy), so it cost ~27 us per prompt. Here the input hashes come
     from :data:`_MIXED` instead of a CRC per shingle and the finalizer's eight NumPy
-    operations (2% of a whole prompt check's instructions, docs/service.md), and three NumPy
-    calls permute them and take the minima, in uint32, which wraps modulo 2**32 as
-    datasketch's does: three for all the sets at once (a batch of checks,
-    :func:`fingerprints`), each set's minima taken over its own rows.
+    operations (2% of a whole prompt check's instructions, docs/service.md), and NumPy
+    permutes them and takes the minima in uint32, which wraps modulo 2**32 as datasketch's
+    does: four calls for all the sets at once (a batch of checks, :func:`fingerprints`),
+    each set's minima taken over its own rows.
     """
     a, b = _permutations()
     hashes = list(map(_MIXED.get, chain.from_iterable(shingle_sets)))
