@@ -345,14 +345,18 @@ def test_a_batch_reads_ahead_only_what_its_checks_would_read(
     read: list[str] = []
     real_read = guard.reader.read
     monkeypatch.setattr(guard.reader, "read", lambda text: read.append(text) or real_read(text))
-    texts = ["a cat in a hat", "naked child", "naked child", "a dog on a log", "a red kite"]
-    accounts = ["banned", "x", "x", "x", "y"]
+    # x: warned, stepped up, suspended by its third block, then halted at its fourth check
+    texts = ["a cat in a hat", "naked child", "naked child", "nude child", "a child at a party",
+             "a red kite"]  # fmt: skip
+    accounts = ["banned", "x", "x", "x", "x", "y"]
     checks = [PromptCheck(t, a, at=T0 + timedelta(seconds=i))
               for i, (t, a) in enumerate(zip(texts, accounts, strict=True))]  # fmt: skip
     results = guard.check_prompts(checks)
     expected = [alone.check_prompt(c.text, c.account, at=c.at) for c in checks]
     assert [_shape(r) for r in results] == [_shape(e) for e in expected]  # type: ignore[arg-type]
     assert results[0].verdict is Verdict.BLOCK  # type: ignore[union-attr]
+    assert results[3].account_action is AccountAction.SUSPEND  # type: ignore[union-attr]
+    assert results[4].signals == []  # type: ignore[union-attr]  # halted: settled unread
     assert "a cat in a hat" not in read  # the suspended account's prompt was never read
     assert sorted(read) == sorted(texts[1:])  # every other prompt once, none twice
     assert all(r.signals == e.signals for r, e in zip(results, expected, strict=True))  # type: ignore[union-attr]
