@@ -491,20 +491,57 @@ def test_a_loaded_worker_waits_a_moment_for_company(tmp_path: Path, linger: floa
     assert sizes[2:] == ([2] if linger else [1, 1])
 
 
-def test_the_linger_defaults_to_the_databases_round_trips(tmp_path: Path) -> None:
-    """``check_linger_ms`` unset: 2 ms on SQLite, 4 ms on PostgreSQL (a batch there costs
-    three round trips, so waiting for company pays longer); a value given is kept, 0 too.
-    The app's batcher runs with the effective value."""
+def test_gathering_company_defaults_to_the_database(tmp_path: Path) -> None:
+    """``check_linger_ms`` and ``check_yields`` unset: SQLite lingers 2 ms and never yields;
+    PostgreSQL yields the core up to 16 times and never lingers (its batches cost round
+    trips and two workers share the core: docs/service.md). A value given is kept, 0 too,
+    shown by ``config show``, and the app's batcher runs with the effective values."""
     from tutela.config import Settings
 
     pg = "postgresql+psycopg://tutela@127.0.0.1:5432/tutela"
-    assert Settings.load(data_dir=tmp_path).effective_check_linger_ms == 2.0
-    assert Settings.load(data_dir=tmp_path, database_url=pg).effective_check_linger_ms == 4.0
+    lite = Settings.load(data_dir=tmp_path)
+    assert (lite.effective_check_linger_ms, lite.effective_check_yields) == (2.0, 0)
+    post = Settings.load(data_dir=tmp_path, database_url=pg)
+    assert (post.effective_check_linger_ms, post.effective_check_yields) == (0.0, 16)
     assert Settings.load(data_dir=tmp_path, database_url=pg,
-                         check_linger_ms=0).effective_check_linger_ms == 0.0  # fmt: skip
-    settings = Settings.load(data_dir=tmp_path, database_url=pg, check_linger_ms=7)
-    assert settings.effective_check_linger_ms == 7.0
-    assert settings.masked()["check_linger_ms"] == 7.0
-    assert Settings.load(data_dir=tmp_path).masked()["check_linger_ms"] == 2.0
-    guard = Guard.open(data_dir=tmp_path / "data", check_linger_ms=3)
-    assert create_app(guard).state.prompts.linger == 0.003
+                         check_yields=0).effective_check_yields == 0  # fmt: skip
+    settings = Settings.load(data_dir=tmp_path, database_url=pg, check_linger_ms=7,
+                             check_yields=3)  # fmt: skip
+    assert (settings.effective_check_linger_ms, settings.effective_check_yields) == (7.0, 3)
+    assert (settings.masked()["check_linger_ms"], settings.masked()["check_yields"]) == (7.0, 3)
+    assert (lite.masked()["check_linger_ms"], post.masked()["check_yields"]) == (2.0, 16)
+    guard = Guard.open(data_dir=tmp_path / "data", check_linger_ms=3, check_yields=5)
+    prompts = create_app(guard).state.prompts
+    assert (prompts.linger, prompts.yields) == (0.003, 5)
+
+
+@pytest.mark.parametrize(("queued", "arrive", "yields", "expected"), [
+    (8, 0, 16, 0),  # enough are waiting: no yield
+    (2, 1, 16, 6),  # one more arrives per yield: the core is given up until 8 wait
+    (2, 0, 5, 5),  # nobody comes: at most ``yields`` times, then the batch starts
+    (2, 1, 0, 0),  # yields off (SQLite's default)
+])  # fmt: skip
+def test_a_loaded_batch_gives_up_the_core_until_enough_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    queued: int, arrive: int, yields: int, expected: int,
+) -> None:  # fmt: skip
+    """Under load a new batch first yields the core (os.sched_yield) while fewer than
+    YIELD_UNTIL checks are queued, at most ``check_yields`` times; with no linger it then
+    starts without sleeping."""
+    from tutela.api import batcher as batcher_module
+
+    batcher = batcher_module.PromptBatcher(Guard.open(data_dir=tmp_path / "d"), yields=yields)
+    for _ in range(queued):
+        batcher._queue.put(None)
+    calls: list[int] = []
+
+    def sched_yield() -> None:  # another process ran, and its requests were queued
+        calls.append(batcher._queue.qsize())
+        for _ in range(arrive):
+            batcher._queue.put(None)
+
+    monkeypatch.setattr(batcher_module.os, "sched_yield", sched_yield)
+    monkeypatch.setattr(batcher_module.time, "sleep", lambda _: pytest.fail("lingered"))
+    batcher._gather()
+    assert len(calls) == expected
+    assert batcher_module.YIELD_UNTIL == 8

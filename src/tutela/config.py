@@ -71,8 +71,17 @@ class Settings(BaseSettings):
         description="Under load (the last batch held more than one check), how long a new "
         "batch waits for more checks while fewer than 4 are queued, so the batch's fixed cost "
         "(begin, commit, PostgreSQL round trips) is shared by more; a lone request at light "
-        "load never waits. Default 2 on SQLite, 4 on PostgreSQL (two or three round trips a "
-        "batch). 0 = never",
+        "load never waits. Default 2 on SQLite, 0 on PostgreSQL (which gives up the core "
+        "instead: check_yields). 0 = never",
+    )
+    check_yields: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="Under load (the last batch held more than one check), how many times at "
+        "most a new batch gives up the core (os.sched_yield) while fewer than 8 checks are "
+        "queued, so the event loops take in more before it starts; unlike check_linger_ms it "
+        "never leaves the core idle. Default 16 on PostgreSQL, 0 on SQLite. 0 = never",
     )
     account_cache_size: int = Field(
         10_000,
@@ -154,13 +163,26 @@ class Settings(BaseSettings):
 
     @property
     def effective_check_linger_ms(self) -> float:
-        """``check_linger_ms``, or its default for the database: PostgreSQL's batch costs three
-        round trips, SQLite's none, so there a wait for company pays off longer (measured
-        interleaved, 2 workers on one core: 4 ms ahead of 2 ms in three runs out of three;
-        SQLite, 1 worker: 2 and 4 ms even; docs/service.md)."""
+        """``check_linger_ms``, or its default for the database: 2 ms on SQLite (1 worker: 2
+        and 4 ms even); none on PostgreSQL, whose batches gather company by giving up the
+        core instead (:attr:`effective_check_yields`; docs/service.md)."""
         if self.check_linger_ms is not None:
             return self.check_linger_ms
-        return 4.0 if self.effective_database_url.startswith("postgresql") else 2.0
+        return 0.0 if self._postgres else 2.0
+
+    @property
+    def effective_check_yields(self) -> int:
+        """``check_yields``, or its default for the database: 16 on PostgreSQL, where a batch
+        costs two or three round trips and two workers share the core (measured interleaved
+        against a 4 ms linger: ratio 0.459 -> 0.518 and 0.470 -> 0.485, server CPU per
+        request 741 -> 705 µs; docs/service.md), none on SQLite (not measured there)."""
+        if self.check_yields is not None:
+            return self.check_yields
+        return 16 if self._postgres else 0
+
+    @property
+    def _postgres(self) -> bool:
+        return self.effective_database_url.startswith("postgresql")
 
     @classmethod
     def load(cls, config_file: Path | str | None = None, **overrides: Any) -> Settings:
@@ -191,6 +213,7 @@ class Settings(BaseSettings):
         out = self.model_dump(mode="json")
         out["database_url"] = _mask_url(self.effective_database_url)
         out["check_linger_ms"] = self.effective_check_linger_ms
+        out["check_yields"] = self.effective_check_yields
         for name, value in self:
             if isinstance(value, SecretStr):
                 out[name] = "***" if value.get_secret_value() else None

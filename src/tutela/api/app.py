@@ -160,7 +160,8 @@ def create_app(guard: Guard | None = None, *, warm_models: bool | None = None) -
     )
     app.state.guard = guard
     app.state.prompts = prompts = PromptBatcher(
-        guard, threads=settings.check_threads, linger=settings.effective_check_linger_ms / 1000
+        guard, threads=settings.check_threads, linger=settings.effective_check_linger_ms / 1000,
+        yields=settings.effective_check_yields,
     )
     app.state.warmed = False
     app.state.image_models = "loading" if warm_models else None

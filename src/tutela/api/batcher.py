@@ -10,14 +10,16 @@ checks run one after another, as they would anyway, but in one transaction with 
 (whatever arrived while the previous batch ran); a lone request is a batch of one and waits
 for nobody. No request is answered before its batch has committed.
 
-Under load a batch may wait a moment for company (setting ``check_linger_ms``, default 2 ms
-on SQLite and 4 ms on PostgreSQL, ``Settings.effective_check_linger_ms``):
-when the previous batch held more than one check and fewer than :data:`LINGER_BELOW` are
-queued, the thread sleeps that long (the event loop parses the requests arriving meanwhile)
-before taking the queue. A batch's fixed cost (its begin and commit; on PostgreSQL two or
-three round trips: ~380 µs of CPU in-process against ~180 µs per check, docs/service.md) is
-then shared by more checks: two workers on PostgreSQL saw batches of 2-6 without it. A lone
-request at light load finds the previous batch alone too and never waits.
+Under load a batch gathers company before it starts, so that its fixed cost (its begin and
+commit; on PostgreSQL two or three round trips: ~380 µs of CPU in-process against ~180 µs
+per check, docs/service.md) is shared by more checks. When the previous batch held more than
+one check, the thread first gives up the core up to ``check_yields`` times while fewer than
+:data:`YIELD_UNTIL` checks are queued (``os.sched_yield``: the event loops, the other
+workers and the clients run first and queue more, and the core never idles for it; default
+16 on PostgreSQL, 0 on SQLite), then, if fewer than :data:`LINGER_BELOW` are queued, sleeps
+``check_linger_ms`` (default 2 ms on SQLite, 0 on PostgreSQL; ``Settings.
+effective_check_yields`` / ``effective_check_linger_ms``). A lone request at light load
+finds the previous batch alone too and never waits.
 
 One thread per worker by default (setting ``check_threads``). On PostgreSQL a check waits
 for the database's round trips, but the worker's event loop and the other workers use the
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -44,6 +47,8 @@ MAX_BATCH = 64
 lock (SQLite) and how much one failed batch has to redo alone."""
 LINGER_BELOW = 4
 """A batch lingers (see the module's docstring) only while fewer checks than this wait."""
+YIELD_UNTIL = 8
+"""A loaded batch gives up the core (see the module's docstring) until this many wait."""
 
 
 @dataclass(slots=True)
@@ -62,12 +67,13 @@ class PromptBatcher:
     ``threading.Condition``, whose Python-level ``notify`` cost several µs per request.
     """
 
-    def __init__(self, guard: Guard, threads: int = 1,
-                 max_batch: int = MAX_BATCH, linger: float = 0.0) -> None:
+    def __init__(self, guard: Guard, threads: int = 1, max_batch: int = MAX_BATCH,
+                 linger: float = 0.0, yields: int = 0) -> None:  # fmt: skip
         self.guard = guard
         self.threads = threads
         self.max_batch = max_batch
         self.linger = linger  # seconds; 0: never wait for company
+        self.yields = yields  # times the core is given up for company at most; 0: never
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()  # None: stop
         self._workers: list[threading.Thread] = []
         self._lock = threading.Lock()  # starting and stopping the threads
@@ -106,8 +112,8 @@ class PromptBatcher:
             first = self._queue.get()  # blocks until a check (or the stop) arrives
             if first is None:
                 return
-            if busy and self.linger and self._queue.qsize() < LINGER_BELOW:
-                time.sleep(self.linger)  # the event loop takes in more checks meanwhile
+            if busy:
+                self._gather()
             batch = [first]
             while len(batch) < self.max_batch:  # and whatever else is queued by now
                 try:
@@ -121,6 +127,16 @@ class PromptBatcher:
             busy = len(batch) > 1
             metrics.CHECK_BATCHES.observe(len(batch))  # ~3 µs a batch, not a request
             self._decide(batch)
+
+    def _gather(self) -> None:
+        """Under load, before taking the queue: give up the core while few checks wait, then
+        linger if still fewer than :data:`LINGER_BELOW` do (the module's docstring)."""
+        for _ in range(self.yields):
+            if self._queue.qsize() >= YIELD_UNTIL:
+                break
+            os.sched_yield()  # the event loops (and the other processes on the core) go first
+        if self.linger and self._queue.qsize() < LINGER_BELOW:
+            time.sleep(self.linger)  # the event loop takes in more checks meanwhile
 
     def _decide(self, batch: list[_Waiting]) -> None:
         try:
