@@ -91,8 +91,6 @@ def _minhashes(shingle_sets: Sequence[set[bytes]]) -> np.ndarray:
             hashes.append(h)
     permuted = np.multiply.outer(np.array(hashes, dtype=np.uint32), a)
     permuted += b
-    if len(shingle_sets) == 1:
-        return np.minimum.reduce(permuted, axis=0)[np.newaxis]
     starts = list(accumulate(map(len, shingle_sets[:-1]), initial=0))
     return np.minimum.reduceat(permuted, starts, axis=0)
 
